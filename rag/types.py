@@ -1,0 +1,143 @@
+"""The values that stages hand each other: documents, passages, hits, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One file of the corpus.
+
+    Attributes:
+        doc_id: Path relative to the corpus folder, with "/" separators, e.g. "000_d8589817e4af2ab0.txt".
+        text: Exactly what ``open(path, encoding="utf-8").read()`` returns; every offset indexes it.
+        content_hash: sha256 of ``text`` (UTF-8), used to tell changed documents on re-indexing.
+    """
+
+    doc_id: str
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a document; ``text == document.text[start:end]`` always holds."""
+
+    doc_id: str
+    chunk_index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage with its scores.
+
+    Attributes:
+        score: The score the retriever ranked by (fused RRF score in hybrid mode).
+        dense_score: Cosine similarity of question and passage, in [-1, 1].
+        bm25_score: BM25 score of the passage (0.0 when it shares no term with the question).
+    """
+
+    chunk: Chunk
+    score: float
+    dense_score: float
+    bm25_score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.chunk.doc_id,
+            "chunk_index": self.chunk.chunk_index,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "text": self.chunk.text,
+            "score": round(self.score, 6),
+            "dense_score": round(self.dense_score, 6),
+            "bm25_score": round(self.bm25_score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Where an answer was found: ``quote == document.text[start:end]``."""
+
+    doc_id: str
+    chunk_index: int
+    start: int
+    end: int
+    quote: str
+    passage: Chunk
+    score: float  # the reader's probability for this span in this passage, in [0, 1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "chunk_index": self.chunk_index,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+            "score": round(self.score, 6),
+            "passage": self.passage.text,
+            "passage_start": self.passage.start,
+            "passage_end": self.passage.end,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The pipeline's reply to one question.
+
+    Attributes:
+        text: The answer, an exact slice of a document; None when rag abstains.
+        citations: Every place the answer was found, best first (empty when abstaining).
+        confidence: In [0, 1]; below ``Config.min_confidence`` rag abstains.
+        passages: The retrieved passages the reader looked at, best first.
+        message: A sentence for people: the answer, or why there is none.
+    """
+
+    question: str
+    text: str | None
+    citations: tuple[Citation, ...]
+    confidence: float
+    passages: tuple[Hit, ...] = ()
+    message: str = ""
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def abstained(self) -> bool:
+        return self.text is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``rag ask --json`` object (a contract: extend it, never rename fields)."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 6),
+            "message": self.message,
+            "supporting_passages": len({(c.doc_id, c.chunk_index) for c in self.citations}),
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [h.to_json() for h in self.passages],
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A candidate answer the reader found in one passage.
+
+    Attributes:
+        start, end: Character offsets into the document (not the passage).
+        probability: The reader's probability for this span in its window, against every other
+            span and "no answer" in that window, so it compares across passages.
+    """
+
+    chunk: Chunk
+    start: int
+    end: int
+    text: str
+    probability: float
