@@ -19,6 +19,9 @@ def go_offline() -> None:
     downloads from the Hub sets HF_HUB_OFFLINE=0 in the environment, which this leaves alone.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Loading a model is quick here; its "Loading weights" bar is noise on stderr. Progress bars of
+    # rag's own long work (embedding a corpus) are tqdm's and stay.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def embedder_location(name: str) -> tuple[str, str]:

@@ -34,9 +34,16 @@ class Pipeline:
         >>> answer.text, answer.citations[0].doc_id
     """
 
-    def __init__(self, config: Config | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, config: Config | None = None, embedder: Embedder | None = None, reader: ExtractiveReader | None = None
+    ) -> None:
+        """Args:
+            embedder, reader: Already-loaded models to share between pipelines (by default each
+                pipeline loads its own on first use).
+        """
         self.config = config or Config()
         self._embedder = embedder
+        self._reader = reader
         self._index: PassageIndex | None = None
         self._lock = threading.Lock()
 
@@ -52,7 +59,7 @@ class Pipeline:
 
     @cached_property
     def reader(self) -> ExtractiveReader:
-        return ExtractiveReader(self.config)
+        return self._reader or ExtractiveReader(self.config)
 
     def index(self, rebuild: bool = False) -> UpdateReport:
         """Build the index, or bring it up to date with the corpus (only changed files are embedded)."""

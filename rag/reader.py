@@ -51,9 +51,6 @@ class ExtractiveReader:
     def model(self) -> PreTrainedModel:
         go_offline()
         from transformers import AutoModelForQuestionAnswering
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
         try:
             model = AutoModelForQuestionAnswering.from_pretrained(self._location)
         except Exception as err:

@@ -1,0 +1,1 @@
+"""Measuring rag: gold questions in, scores out (`rag eval`)."""

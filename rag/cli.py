@@ -1,0 +1,177 @@
+"""The `rag` command: a thin shell over the Python API. Progress on stderr, results on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag import __version__
+from rag.config import RETRIEVAL_MODES, Config, load_config
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.store import UpdateReport
+from rag.types import Answer
+
+log = logging.getLogger("rag")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="rag: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.handler(args))
+    except RagError as err:
+        print(f"rag: {err}", file=sys.stderr)
+        return 2  # user errors exit 2 with one line; anything else is a bug and keeps its traceback
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers from a folder of documents, offline.")
+    parser.add_argument("--version", action="version", version=f"rag {__version__}")
+    parser.set_defaults(log_level=logging.INFO)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or update the index of a corpus folder")
+    _add_common(index)
+    index.add_argument("--json", action="store_true", help="print what changed as one JSON object")
+    index.set_defaults(handler=_index)
+
+    ask = commands.add_parser("ask", help="answer a question from the documents, with citations")
+    ask.add_argument("question")
+    _add_common(ask)
+    _add_answering(ask)
+    ask.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ask.set_defaults(handler=_ask)
+
+    evaluate = commands.add_parser("eval", help="score answers against gold questions (JSON Lines)")
+    evaluate.add_argument("--gold", type=Path, required=True, help="gold questions, one JSON object a line")
+    _add_common(evaluate)
+    _add_answering(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    evaluate.set_defaults(handler=_eval)
+    return parser
+
+
+def _add_common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--corpus", type=Path, help="folder of .txt/.md documents (default: ./seeds)")
+    sub.add_argument("--index", type=Path, help="index folder (default: ./.rag-index)")
+    sub.add_argument("--config", type=Path, help="TOML settings file (default: ./rag.toml if present)")
+    sub.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch first")
+    sub.add_argument("-v", "--verbose", dest="log_level", action="store_const", const=logging.DEBUG, help="log more")
+    sub.add_argument("-q", "--quiet", dest="log_level", action="store_const", const=logging.WARNING, help="log only warnings")
+
+
+def _add_answering(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--top-k", type=int, help="passages the reader reads (default 5)")
+    sub.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="retrieval mode (default hybrid)")
+    sub.add_argument("--min-confidence", type=float, help="abstain below this confidence, in [0, 1]")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(
+        args.config,
+        corpus_dir=args.corpus,
+        index_dir=args.index,
+        top_k=getattr(args, "top_k", None),
+        retrieval=getattr(args, "retrieval", None),
+        min_confidence=getattr(args, "min_confidence", None),
+    )
+
+
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    pipeline = Pipeline(_config(args))
+    _report(pipeline, pipeline.index(rebuild=args.rebuild))
+    return pipeline
+
+
+def _report(pipeline: Pipeline, report: UpdateReport) -> None:
+    if report.wrote_index:
+        log.info(
+            "indexed %s: %d added, %d changed, %d deleted, %d unchanged (%d passages embedded, %.1fs)",
+            pipeline.config.corpus_dir, len(report.added), len(report.changed), len(report.deleted),
+            report.unchanged, report.passages_embedded, report.seconds,
+        )
+    else:
+        log.info("index of %s is up to date (%d documents)", pipeline.config.corpus_dir, report.unchanged)
+
+
+def _index(args: argparse.Namespace) -> int:
+    pipeline = Pipeline(_config(args))
+    report = pipeline.index(rebuild=args.rebuild)
+    _report(pipeline, report)
+    if args.json:
+        _print_json(
+            {
+                "corpus": str(pipeline.config.corpus_dir),
+                "index": str(pipeline.config.index_dir),
+                "added": list(report.added),
+                "changed": list(report.changed),
+                "deleted": list(report.deleted),
+                "unchanged": report.unchanged,
+                "passages_embedded": report.passages_embedded,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    answer = pipeline.ask(args.question)
+    if args.json:
+        _print_json(answer.to_json())
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from eval.runner import format_summary, run_eval, to_json
+
+    result = run_eval(_pipeline(args), args.gold)
+    if args.json:
+        _print_json(to_json(result))
+    else:
+        print(format_summary(result))
+    return 0
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer as people read it in a terminal: answer, confidence, numbered sources."""
+    lines = []
+    if answer.text is None:
+        lines.append(f"{answer.message} (confidence {answer.confidence:.2f})")
+        for n, hit in enumerate(answer.passages, start=1):
+            lines.append(f"  [{n}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}] {_snippet(hit.chunk.text)}")
+        return "\n".join(lines)
+    lines.append(f"{answer.text}    (confidence {answer.confidence:.2f})")
+    for n, c in enumerate(answer.citations, start=1):
+        before = c.passage.text[: c.start - c.passage.start]
+        after = c.passage.text[c.end - c.passage.start :]
+        context = f"{_snippet(before, tail=True)}«{c.quote}»{_snippet(after)}"
+        lines.append(f"  [{n}] {c.doc_id} [{c.start}:{c.end}] {context}")
+    return "\n".join(lines)
+
+
+def _snippet(text: str, tail: bool = False, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    if len(flat) > width:
+        flat = "…" + flat[-width:] if tail else flat[:width] + "…"
+    # Keep the space between the context and the «quote» that split() removed.
+    if tail and text[-1:].isspace():
+        flat += " "
+    elif not tail and text[:1].isspace():
+        flat = " " + flat
+    return flat
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, ensure_ascii=False, sort_keys=True))

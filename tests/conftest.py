@@ -1,0 +1,63 @@
+"""Shared setup: the real embedder and reader load once per test run and are shared by pipelines."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Tests run offline like users do: a model that is not on this machine must fail at once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag import Config, Document, Pipeline  # noqa: E402
+from rag.corpus import load_corpus  # noqa: E402
+from rag.embedder import SentenceTransformerEmbedder  # noqa: E402
+from rag.reader import ExtractiveReader  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+CORE_QUESTIONS = Path(__file__).resolve().parent / "data" / "core_questions.jsonl"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    model = SentenceTransformerEmbedder(Config())
+    model.model  # load now, once
+    return model
+
+
+@pytest.fixture(scope="session")
+def reader() -> ExtractiveReader:
+    model = ExtractiveReader(Config())
+    model.model
+    return model
+
+
+@pytest.fixture(scope="session")
+def seeds_pipeline(tmp_path_factory: pytest.TempPathFactory, embedder, reader) -> Pipeline:
+    """A pipeline over the repo's seeds/, indexed once into a temporary folder."""
+    config = Config(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seeds-index"))
+    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    pipeline.index()
+    return pipeline
+
+
+@pytest.fixture(scope="session")
+def seeds_documents() -> dict[str, Document]:
+    return {d.doc_id: d for d in load_corpus(SEEDS)}
+
+
+@pytest.fixture(scope="session")
+def core_questions() -> list[dict]:
+    return [json.loads(line) for line in CORE_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A writable copy of seeds/ for tests that change the corpus."""
+    folder = tmp_path / "corpus"
+    shutil.copytree(SEEDS, folder)
+    return folder

@@ -1,0 +1,114 @@
+"""The whole pipeline on the real seeds with the real embedder, FAISS, BM25 and reader."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rag import Pipeline, QuestionError, StaleIndexError
+from rag.answer import normalize_answer
+
+
+def _correct(answer_text: str | None, gold: list[str]) -> bool:
+    return answer_text is not None and normalize_answer(answer_text) in {normalize_answer(g) for g in gold}
+
+
+def test_answers_questions_over_seeds_with_citations(seeds_pipeline: Pipeline, core_questions, seeds_documents) -> None:
+    answerable = [q for q in core_questions if q["answers"]]
+    correct = []
+    for q in answerable:
+        answer = seeds_pipeline.ask(q["question"])
+        for c in answer.citations:
+            assert seeds_documents[c.doc_id].text[c.start : c.end] == c.quote
+            assert c.passage.start <= c.start < c.end <= c.passage.end
+        if _correct(answer.text, q["answers"]):
+            assert answer.text == answer.citations[0].quote
+            assert answer.citations[0].doc_id in q["doc_ids"]
+            correct.append(q["id"])
+    # 12 of the 14 were right when this was written (a10 and a12 are the misses; see the issue note).
+    assert len(correct) >= 11, f"only {correct} answered correctly"
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of France?",
+    "Who won the 2022 FIFA World Cup?",
+    "How do I bake sourdough bread?",
+    "What is the boiling point of water at sea level?",
+])
+def test_abstains_on_questions_outside_the_seeds(seeds_pipeline: Pipeline, question: str) -> None:
+    answer = seeds_pipeline.ask(question)
+    assert answer.abstained and answer.text is None and answer.citations == ()
+    assert answer.confidence < seeds_pipeline.config.min_confidence
+    assert answer.passages, "an abstention still shows the closest passages"
+    assert "don't say" in answer.message
+
+
+def test_same_answer_in_several_documents_is_one_answer_with_all_citations(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask("In what year did South Korea and Japan normalize diplomatic relations?")
+    assert answer.text == "1965"
+    cited_docs = {c.doc_id for c in answer.citations}
+    assert {"001_02e458cc2d36998a.txt", "003_d4db5aaa407c9b75.txt"} <= cited_docs
+    places = [(c.doc_id, c.start, c.end) for c in answer.citations]
+    assert len(places) == len(set(places)), "no duplicate citations"
+    assert answer.to_json()["supporting_passages"] >= 2
+
+
+def test_confidence_is_a_probability(seeds_pipeline: Pipeline, core_questions) -> None:
+    for q in core_questions[:6] + core_questions[-4:]:
+        assert 0.0 <= seeds_pipeline.ask(q["question"]).confidence <= 1.0
+
+
+def test_search_modes_return_scored_top_k(seeds_pipeline: Pipeline) -> None:
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = seeds_pipeline.search("Cheonan warship sinking", k=3, mode=mode)
+        assert 1 <= len(hits) <= 3
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert hits[0].chunk.doc_id == "000_d8589817e4af2ab0.txt"
+    bm25_hits = seeds_pipeline.search("Yongsan", k=5, mode="bm25")
+    assert len(bm25_hits) == 1 and "Yongsan" in bm25_hits[0].chunk.text
+
+
+def test_top_k_limits_the_passages_read(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?", k=2)
+    assert len(answer.passages) == 2
+
+
+def test_same_question_same_answer(seeds_pipeline: Pipeline) -> None:
+    first = seeds_pipeline.ask("Which warship was sunk by a North Korean torpedo in 2010?").to_json()
+    second = seeds_pipeline.ask("Which warship was sunk by a North Korean torpedo in 2010?").to_json()
+    first.pop("timings_s"), second.pop("timings_s")
+    assert first == second
+
+
+@pytest.mark.parametrize("question", ["", "   \n", 42])
+def test_empty_question_is_a_clear_error(seeds_pipeline: Pipeline, question) -> None:
+    with pytest.raises(QuestionError):
+        seeds_pipeline.ask(question)
+
+
+def test_incremental_update_makes_new_documents_citable(seeds_copy, tmp_path, embedder, reader) -> None:
+    config = dataclasses.replace(Pipeline().config, corpus_dir=seeds_copy, index_dir=tmp_path / "index")
+    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    assert len(pipeline.index().added) == 5
+    (seeds_copy / "notes").mkdir()
+    (seeds_copy / "notes" / "zoo.md").write_text(
+        "# Zoo news\n\nThe Seoul Grand Park zoo welcomed a baby giraffe named Haneul in March 2026.\n", encoding="utf-8"
+    )
+    (seeds_copy / "000_d8589817e4af2ab0.txt").unlink()
+    report = Pipeline(config, embedder=embedder, reader=reader).index()
+    assert report.added == ("notes/zoo.md",) and report.deleted == ("000_d8589817e4af2ab0.txt",)
+    assert report.passages_embedded == 1 and report.unchanged == 4
+
+    fresh = Pipeline(config, embedder=embedder, reader=reader)  # auto-update: loads the new index
+    answer = fresh.ask("What was the name of the baby giraffe at the Seoul Grand Park zoo?")
+    assert answer.text == "Haneul" and answer.citations[0].doc_id == "notes/zoo.md"
+    assert all(h.chunk.doc_id != "000_d8589817e4af2ab0.txt" for h in fresh.search("Cheonan sailors torpedo", k=10))
+
+
+def test_without_auto_update_a_changed_corpus_is_refused(seeds_copy, tmp_path, embedder, reader) -> None:
+    config = dataclasses.replace(Pipeline().config, corpus_dir=seeds_copy, index_dir=tmp_path / "index", auto_update=False)
+    Pipeline(config, embedder=embedder, reader=reader).index()
+    (seeds_copy / "extra.txt").write_text("A new document.", encoding="utf-8")
+    with pytest.raises(StaleIndexError, match="rag index"):
+        Pipeline(config, embedder=embedder, reader=reader).search("anything")

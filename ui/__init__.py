@@ -1,0 +1,1 @@
+"""The web chat over rag's public API (the Gradio app arrives with the web chat issue)."""
