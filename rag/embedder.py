@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.config import Config
-from rag.models import embedder_location, go_offline, missing_model_error
+from rag.model_paths import embedder_location, go_offline, missing_model_error
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.config import Config
-from rag.models import go_offline, missing_model_error, reader_location
+from rag.model_paths import go_offline, missing_model_error, reader_location
 from rag.types import Chunk, Span
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Where the default models live on this machine, and how a configured name becomes a loadable path."""
+"""Where models live on this machine (shipped reader, bundled embedder) and how a configured name is loaded offline."""
 
 from __future__ import annotations
 
