@@ -10,6 +10,7 @@ from rag.types import Chunk, Document
 # before something that can start a sentence, or at a blank line. "U.S. officials" stays whole.
 _SENTENCE_END = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])|\n\s*\n""")
 _WHITESPACE = re.compile(r"\s+")
+_CLOSERS = frozenset("\"'”’)]")
 
 
 def chunk(doc: Document, size: int, overlap: int) -> list[Chunk]:
@@ -37,8 +38,14 @@ def chunk(doc: Document, size: int, overlap: int) -> list[Chunk]:
             break
         # Start the next passage with the last sentences of this one, as many as fit in the
         # overlap, so an answer that straddles the cut is whole in one of the two passages.
+        # Never step back so far that the next sentence no longer fits: that passage would
+        # repeat the tail of this one and add nothing.
         next_first = last + 1
-        while next_first - 1 > first and end - pieces[next_first - 1][0] <= overlap:
+        while (
+            next_first - 1 > first
+            and end - pieces[next_first - 1][0] <= overlap
+            and pieces[last + 1][1] - pieces[next_first - 1][0] <= size
+        ):
             next_first -= 1
         first = next_first
     return chunks
@@ -50,7 +57,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for boundary in [*_SENTENCE_END.finditer(text), None]:
         end = boundary.start() if boundary else len(text)
-        # A boundary match starts after any closing quote, so the quote stays in the sentence.
+        # The match starts right after the full stop: a closing quote or bracket after it
+        # still belongs to this sentence.
+        while end < len(text) and text[end] in _CLOSERS:
+            end += 1
         span = _strip(text, start, end)
         if span:
             spans.append(span)

@@ -86,11 +86,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
-    # Settings may sit at the top level or under a [rag] table.
-    table = data.get("rag", data)
+    # Settings may sit at the top level or under a [rag] table (which wins).
+    table = data.get("rag", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [rag] must be a table")
-    return table
+    return {**{k: v for k, v in data.items() if k != "rag"}, **table}
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}

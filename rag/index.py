@@ -93,7 +93,10 @@ class Bm25Index:
 
     def scores(self, question: str) -> npt.NDArray[np.float32]:
         """BM25 score of every passage for the question (0 where no term is shared)."""
-        return np.asarray(self._bm25.get_scores(tokenize(question)), dtype=np.float32)
+        tokens = tokenize(question)
+        if not tokens:  # only stop words ("Is it?"): bm25s cannot score an empty query
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
     def search(self, question: str, k: int) -> list[tuple[int, float]]:
         """The k best-scoring rows with a positive score, as (row, score), best first."""

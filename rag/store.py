@@ -27,7 +27,7 @@ import numpy as np
 from rag.chunker import chunk
 from rag.config import Config
 from rag.embedder import Embedder
-from rag.errors import CorruptIndexError, NotAnIndexError, StaleIndexError
+from rag.errors import CorruptIndexError, IndexFolderError, NotAnIndexError, StaleIndexError
 from rag.index import Bm25Index, DenseIndex
 from rag.types import Chunk, Document
 
@@ -92,11 +92,14 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
     """
     index_dir = Path(config.index_dir)
     previous = None if rebuild else load_index(config, embedder.name)
-    if previous is None:
-        _claim_folder(index_dir)
-    elif previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}:
+    if previous is not None and previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}:
         return previous, UpdateReport(unchanged=len(documents))
-    return _build(config, documents, embedder, previous)
+    try:
+        if previous is None:
+            _claim_folder(index_dir)
+        return _build(config, documents, embedder, previous)
+    except OSError as err:
+        raise IndexFolderError(f"cannot write the index in {index_dir}: {err.strerror or err}") from err
 
 
 def load_index(config: Config, embed_model: str) -> PassageIndex | None:
@@ -106,36 +109,34 @@ def load_index(config: Config, embed_model: str) -> PassageIndex | None:
         NotAnIndexError, StaleIndexError, CorruptIndexError: As for :func:`sync_index`.
     """
     index_dir = Path(config.index_dir)
+    _refuse_foreign_folder(index_dir)
     if not index_dir.exists() or not any(index_dir.iterdir()):
         return None
-    if not (index_dir / MARKER).is_file():
-        raise NotAnIndexError(
-            f"{index_dir} is not empty and is not a rag index; rag will not write into it. "
-            "Pass --index with a new or empty folder"
-        )
     if not (index_dir / POINTER).is_file():
         return None  # claimed, but no build finished yet
     build = index_dir / (index_dir / POINTER).read_text(encoding="utf-8").strip()
-    manifest = _read_manifest(build)
+    manifest = _read_manifest(build, config)
     _check_compatible(manifest, config, embed_model)
-    return _read_build(build, manifest)
+    return _read_build(build, manifest, config)
 
 
 def _rebuild_hint(config: Config) -> str:
     return f"rebuild it with: rag index --rebuild --corpus {config.corpus_dir} --index {config.index_dir}"
 
 
-def _read_manifest(build: Path) -> Manifest:
+def _read_manifest(build: Path, config: Config) -> Manifest:
     try:
         raw = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("the manifest is not a JSON object")
         if raw.get("format_version") != FORMAT_VERSION:
             raise StaleIndexError(
                 f"the index in {build.parent} has format version {raw.get('format_version')!r}; "
-                f"this rag reads version {FORMAT_VERSION}"
+                f"this rag reads version {FORMAT_VERSION}; {_rebuild_hint(config)}"
             )
         return Manifest(**raw)
     except (OSError, ValueError, TypeError) as err:
-        raise CorruptIndexError(f"the index in {build.parent} is damaged ({_reason(err)})") from None
+        raise CorruptIndexError(f"the index in {build.parent} is damaged ({_reason(err)}); {_rebuild_hint(config)}") from None
 
 
 def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> None:
@@ -149,7 +150,7 @@ def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> N
         )
 
 
-def _read_build(build: Path, manifest: Manifest) -> PassageIndex:
+def _read_build(build: Path, manifest: Manifest, config: Config) -> PassageIndex:
     try:
         with open(build / "passages.jsonl", encoding="utf-8") as f:
             chunks = tuple(Chunk(**json.loads(line)) for line in f)
@@ -162,7 +163,7 @@ def _read_build(build: Path, manifest: Manifest) -> PassageIndex:
             raise ValueError("passage offsets do not match passage texts")
     except Exception as err:  # FAISS raises RuntimeError, bm25s and json raise several kinds
         raise CorruptIndexError(
-            f"the index in {build.parent} is damaged ({_reason(err)}); rebuild it with: rag index --rebuild"
+            f"the index in {build.parent} is damaged ({_reason(err)}); {_rebuild_hint(config)}"
         ) from None
     return PassageIndex(manifest, chunks, dense, bm25)
 
@@ -171,12 +172,18 @@ def _reason(err: BaseException) -> str:
     return (str(err).splitlines() or [type(err).__name__])[0][:200]
 
 
-def _claim_folder(index_dir: Path) -> None:
+def _refuse_foreign_folder(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise NotAnIndexError(f"{index_dir} is a file, not an index folder; pass --index with a new or empty folder")
     if index_dir.exists() and any(index_dir.iterdir()) and not (index_dir / MARKER).is_file():
         raise NotAnIndexError(
             f"{index_dir} is not empty and is not a rag index; rag will not write into it. "
             "Pass --index with a new or empty folder"
         )
+
+
+def _claim_folder(index_dir: Path) -> None:
+    _refuse_foreign_folder(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(index_dir / MARKER, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
 
