@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         figures["index_build_cli_s"] = statistics.median(builds)
         pipeline = Pipeline(load_config(corpus_dir=args.corpus, index_dir=index_dir))
         started = time.perf_counter()
-        report = pipeline.index(rebuild=True)
+        pipeline.embedder.embed(["load the model"])
+        figures["embedder_load_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        report = pipeline.index(rebuild=True)  # with the embedder loaded: chunk, embed, write
         figures["index_build_in_process_s"] = time.perf_counter() - started
         figures["documents"] = float(len(report.added))
         figures["passages"] = float(report.passages_embedded)
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["cold_ask_cli_s"] = statistics.median(colds)
         started = time.perf_counter()
         pipeline.warm_up()
-        figures["warm_up_s"] = time.perf_counter() - started
+        figures["reader_load_s"] = time.perf_counter() - started
         latencies = []
         for _ in range(args.repeat):
             for question in questions:

@@ -22,7 +22,7 @@ log = logging.getLogger("rag")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="rag: %(message)s", stream=sys.stderr)
+    _configure_logging(args.log_level)
     try:
         return int(args.handler(args))
     except RagError as err:
@@ -33,10 +33,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _configure_logging(level: int) -> None:
+    """rag's own lines at the chosen level; other libraries' only from WARNING up.
+
+    Some libraries set their loggers to INFO themselves (bm25s: "Building index from tokens"),
+    so the root handler, not only the root level, filters them.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    # Replace the handler on every call: main() may run many times in one process (tests),
+    # each time with the sys.stderr of that moment.
+    for old in [h for h in log.handlers if getattr(h, "_rag_cli", False)]:
+        log.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rag: %(message)s"))
+    handler._rag_cli = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers from a folder of documents, offline.")
     parser.add_argument("--version", action="version", version=f"rag {__version__}")
-    parser.set_defaults(log_level=logging.INFO)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="build or update the index of a corpus folder")
@@ -67,6 +87,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch first")
     sub.add_argument("-v", "--verbose", dest="log_level", action="store_const", const=logging.DEBUG, help="log more")
     sub.add_argument("-q", "--quiet", dest="log_level", action="store_const", const=logging.WARNING, help="log only warnings")
+    sub.set_defaults(log_level=logging.INFO)
 
 
 def _add_answering(sub: argparse.ArgumentParser) -> None:

@@ -193,7 +193,7 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
     old_hashes = previous.manifest.documents if previous else {}
     reusable = _reusable_passages(previous, documents)
     new_chunks = [c for d in documents if d.doc_id not in reusable for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
-    log.info("embedding %d passages", len(new_chunks))
+    log.debug("embedding %d passages", len(new_chunks))
     new_vectors = iter(embedder.embed([c.text for c in new_chunks]))
 
     chunks: list[Chunk] = []
@@ -229,7 +229,7 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
         passages_embedded=len(new_chunks),
         seconds=time.perf_counter() - started,
     )
-    log.info("index: %d passages from %d documents in %.1fs", len(chunks), len(documents), report.seconds)
+    log.debug("index: %d passages from %d documents in %.1fs", len(chunks), len(documents), report.seconds)
     return index, report
 
 

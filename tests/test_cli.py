@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -58,14 +57,22 @@ def test_ask_json_abstention(tmp_path: Path, shared_models, capsys) -> None:
     assert data["passages"], "the closest passages are shown"
 
 
-def test_ask_prints_answer_and_sources(tmp_path: Path, shared_models, capsys, caplog) -> None:
-    caplog.set_level(logging.INFO)
+def test_ask_prints_answer_and_sources(tmp_path: Path, shared_models, capsys) -> None:
     code, out, err = _run(["ask", "How many sailors were killed in the sinking of the Cheonan?", "--corpus", str(SEEDS),
                            "--index", str(tmp_path / "idx")], capsys)
     assert code == 0
     assert out.splitlines()[0].startswith("46 ")
     assert "[1] 000_d8589817e4af2ab0.txt" in out and "«46»" in out
-    assert "indexed" not in out and any("indexed" in r.getMessage() for r in caplog.records)  # progress is logged
+    assert "rag: indexed" in err and "indexed" not in out  # progress on stderr, results on stdout
+
+
+def test_quiet_hides_progress_and_unreadable_files_are_named(tmp_path: Path, shared_models, capsys) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    (corpus / "broken.txt").write_bytes(b"\xff\xfe not utf-8")
+    code, out, err = _run(["index", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "-q"], capsys)
+    assert code == 0 and out == ""
+    assert err.strip().splitlines() == ["rag: skipping broken.txt: not valid UTF-8 text"]
 
 
 @pytest.mark.parametrize("question", ["", "   "])
