@@ -50,8 +50,12 @@ class Pipeline:
     @classmethod
     def from_folder(cls, folder: str | Path, config: Config | None = None, **settings: Any) -> Pipeline:
         """A pipeline over ``folder``; settings (e.g. ``top_k=3``) override ``config`` or rag.toml."""
-        base = config or load_config()
-        return cls(dataclasses.replace(base, corpus_dir=Path(folder), **settings))
+        if config is None:
+            return cls(load_config(corpus_dir=Path(folder), **settings))
+        try:
+            return cls(dataclasses.replace(config, corpus_dir=Path(folder), **settings))
+        except TypeError as err:  # an unknown setting name
+            raise ConfigError(f"unknown setting: {err}") from None
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -112,3 +112,14 @@ def test_without_auto_update_a_changed_corpus_is_refused(seeds_copy, tmp_path, e
     (seeds_copy / "extra.txt").write_text("A new document.", encoding="utf-8")
     with pytest.raises(StaleIndexError, match="rag index"):
         Pipeline(config, embedder=embedder, reader=reader).search("anything")
+
+
+def test_from_folder_checks_settings(tmp_path) -> None:
+    from rag import ConfigError
+
+    qa = Pipeline.from_folder(tmp_path, top_k=3)  # cheap: nothing is loaded yet
+    assert qa.config.top_k == 3 and qa.config.corpus_dir == tmp_path
+    with pytest.raises(ConfigError, match="top_kk"):
+        Pipeline.from_folder(tmp_path, top_kk=3)
+    with pytest.raises(ConfigError, match="top_k"):
+        Pipeline.from_folder(tmp_path, top_k=0)
