@@ -12,6 +12,7 @@ from rag.errors import ConfigError
 
 CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+READER_BACKENDS = ("onnx", "torch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,10 @@ class Config:
     # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
     # transformers question-answering model id or local path.
     reader_model: str = ""
+    # "onnx": ONNX Runtime int8, exported from the reader's weights on first use and cached in
+    # cache_dir; "torch": PyTorch float32.
+    reader_backend: str = "onnx"
+    cache_dir: Path = Path("~/.cache/rag")
     chunk_chars: int = 800
     chunk_overlap: int = 240
     top_k: int = 5
@@ -44,6 +49,8 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.reader_backend not in READER_BACKENDS:
+            raise ConfigError(f"reader_backend must be one of {', '.join(READER_BACKENDS)}, not {self.reader_backend!r}")
         if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.chunk_chars < 50:

@@ -17,6 +17,8 @@ from rag.types import Chunk, Span
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
+    from rag.onnx_backend import OnnxQaModel
+
 log = logging.getLogger(__name__)
 
 # Start and end candidates kept per window; spans are formed from their pairs.
@@ -58,47 +60,61 @@ class ExtractiveReader:
         # Weights may be stored as float16; CPUs compute float32 faster and more exactly.
         return model.float().eval()
 
+    @cached_property
+    def backend(self) -> TorchQaModel | OnnxQaModel:
+        """What computes the logits: ONNX Runtime int8 (exported once, cached) or PyTorch fp32."""
+        if self._config.reader_backend == "onnx":
+            from rag.onnx_backend import OnnxQaModel, cached_int8_export
+
+            path = cached_int8_export(self._location, lambda: self.model, self._config.cache_dir)
+            return OnnxQaModel(path)
+        return TorchQaModel(self.model)
+
     def read(self, question: str, chunks: Sequence[Chunk]) -> list[Span]:
         """Candidate answers from all passages, read in batches, most probable first.
 
         Every span lies inside its passage, ends after it starts and has at most
         ``max_answer_tokens`` tokens; its text is the document's text between its offsets.
         """
-        if not chunks:
-            return []
-        import torch
+        return self.read_many([(question, chunks)])[0]
 
+    def read_many(self, requests: Sequence[tuple[str, Sequence[Chunk]]]) -> list[list[Span]]:
+        """:meth:`read` for several questions at once (each with its own passages), in one batch."""
+        pairs = [(owner, question, c) for owner, (question, chunks) in enumerate(requests) for c in chunks]
+        results: list[dict[tuple[str, int, int], Span]] = [{} for _ in requests]
+        if not pairs:
+            return [[] for _ in requests]
         encoding = self.tokenizer(
-            [question] * len(chunks),
-            [c.text for c in chunks],
+            [question for _, question, _ in pairs],
+            [c.text for _, _, c in pairs],
             truncation="only_second",
             max_length=self._config.reader_max_length,
             stride=self._config.reader_stride,
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             padding=True,
-            return_tensors="pt",
+            return_tensors="np",
         )
         inputs = {name: encoding[name] for name in self.tokenizer.model_input_names if name in encoding}
         batch = self._config.reader_batch_size
         starts, ends = [], []
-        with torch.inference_mode():
-            for i in range(0, len(encoding["input_ids"]), batch):
-                out = self.model(**{name: t[i : i + batch] for name, t in inputs.items()})
-                starts.append(out.start_logits.float().numpy())
-                ends.append(out.end_logits.float().numpy())
+        for i in range(0, len(encoding["input_ids"]), batch):
+            start, end = self.backend.logits({name: t[i : i + batch] for name, t in inputs.items()})
+            starts.append(start)
+            ends.append(end)
         start_logits, end_logits = np.concatenate(starts), np.concatenate(ends)
 
-        best: dict[tuple[str, int, int], Span] = {}
-        for window, chunk_row in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+        for window, pair_row in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+            owner, _, chunk = pairs[pair_row]
+            best = results[owner]
             for span in self._window_spans(
-                chunks[chunk_row], encoding.sequence_ids(window), encoding["offset_mapping"][window].tolist(),
+                chunk, encoding.sequence_ids(window), encoding["offset_mapping"][window].tolist(),
                 start_logits[window], end_logits[window],
             ):
                 key = (span.chunk.doc_id, span.start, span.end)
                 if key not in best or span.probability > best[key].probability:
                     best[key] = span
-        return sorted(best.values(), key=lambda s: (-s.probability, s.chunk.doc_id, s.start, s.end))
+        return [sorted(best.values(), key=lambda s: (-s.probability, s.chunk.doc_id, s.start, s.end)) for best in results]
 
     def _window_spans(
         self,
@@ -134,6 +150,20 @@ class ExtractiveReader:
                     )
                 )
         return spans
+
+
+class TorchQaModel:
+    """start/end logits from a transformers QA model in PyTorch."""
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        self._model = model
+
+    def logits(self, inputs: dict[str, npt.NDArray[np.int64]]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        import torch
+
+        with torch.inference_mode():
+            out = self._model(**{name: torch.from_numpy(t) for name, t in inputs.items()})
+        return out.start_logits.float().numpy(), out.end_logits.float().numpy()
 
 
 def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

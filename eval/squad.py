@@ -1,0 +1,166 @@
+"""The reader alone on SQuAD: EM, F1, questions per second, peak memory; on v2.0 also abstention.
+
+    python -m eval.squad --data ../shared/data/squad/dev-v1.1.json [--limit N] [--backend torch,onnx] [--json]
+
+Each question is read with its own paragraph, as one passage, by rag's reader (the same windows,
+span rules and probabilities as the pipeline). On a SQuAD v2.0 file the project's abstention rule
+(abstain when the best span's probability is below a threshold) is tuned on the first half of the
+articles and reported on the second half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import exact_match, f1, mean
+from eval.squad_data import SquadExample, load_squad
+from rag.config import READER_BACKENDS, Config, load_config
+from rag.reader import ExtractiveReader
+from rag.types import Chunk
+
+# Published dev-v1.1 scores of a well-known small reader, printed beside ours for comparison.
+REFERENCE = {"model": "distilbert-base-cased-distilled-squad (66M params, published)", "em": 0.796, "f1": 0.871}
+_QUESTIONS_PER_CALL = 32
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prediction:
+    qid: str
+    text: str
+    probability: float
+
+
+def predict(reader: ExtractiveReader, examples: Sequence[SquadExample]) -> tuple[list[Prediction], float]:
+    """The best span for each question, and the seconds it took."""
+    predictions = []
+    started = time.perf_counter()
+    for i in range(0, len(examples), _QUESTIONS_PER_CALL):
+        group = examples[i : i + _QUESTIONS_PER_CALL]
+        requests = [(e.question, [Chunk(e.qid, 0, 0, len(e.context), e.context)]) for e in group]
+        for e, spans in zip(group, reader.read_many(requests)):
+            best = spans[0] if spans else None
+            predictions.append(Prediction(e.qid, best.text if best else "", best.probability if best else 0.0))
+    return predictions, time.perf_counter() - started
+
+
+def score(examples: Sequence[SquadExample], predictions: Sequence[Prediction]) -> dict[str, float]:
+    """EM and F1 over the answerable questions (every prediction counts as an answer)."""
+    pairs = [(e, p) for e, p in zip(examples, predictions) if e.answers]
+    return {"em": mean([exact_match(p.text, e.answers) for e, p in pairs]), "f1": mean([f1(p.text, e.answers) for e, p in pairs])}
+
+
+def abstention_scores(examples: Sequence[SquadExample], predictions: Sequence[Prediction], threshold: float) -> dict[str, float]:
+    """SQuAD v2.0 scores when rag abstains below ``threshold``: HasAns F1, NoAns accuracy, overall F1."""
+    has_ans, no_ans = [], []
+    for e, p in zip(examples, predictions):
+        answered = p.probability >= threshold
+        if e.answers:
+            has_ans.append(f1(p.text, e.answers) if answered else 0.0)
+        else:
+            no_ans.append(0.0 if answered else 1.0)
+    return {"has_ans_f1": mean(has_ans), "no_ans_accuracy": mean(no_ans), "overall_f1": mean(has_ans + no_ans),
+            "has_ans": len(has_ans), "no_ans": len(no_ans)}
+
+
+def best_threshold(examples: Sequence[SquadExample], predictions: Sequence[Prediction]) -> float:
+    """The threshold with the best overall F1 (ties: the lowest), swept over the predictions' probabilities."""
+    # Raising the threshold past one prediction's probability turns its answer into an abstention:
+    # the overall score loses its F1 (answerable) or gains 1 (unanswerable). One sorted pass.
+    items = sorted((p.probability, f1(p.text, e.answers) if e.answers else None) for e, p in zip(examples, predictions))
+    total = sum(f for _, f in items if f is not None)
+    best_total, best_t = total, 0.0
+    for i, (probability, f) in enumerate(items):
+        total += 1.0 if f is None else -f
+        following = items[i + 1][0] if i + 1 < len(items) else probability + 1e-6
+        if following > probability and total > best_total:
+            best_total, best_t = total, following
+    return best_t
+
+
+def evaluate(config: Config, examples: list[SquadExample]) -> dict[str, Any]:
+    reader = ExtractiveReader(config)
+    reader.backend  # load (and export, the first time) before the clock starts
+    reader.read("warm up?", [Chunk("w", 0, 0, 10, "warm up it")])
+    predictions, seconds = predict(reader, examples)
+    result: dict[str, Any] = {
+        "backend": config.reader_backend,
+        "reader": reader.name,
+        "n": len(examples),
+        **score(examples, predictions),
+        "questions_per_s": len(examples) / seconds,
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "predictions": {p.qid: p.text for p in predictions},
+    }
+    if any(not e.answers for e in examples):
+        result["abstention"] = _abstention_report(examples, predictions, config.min_confidence)
+    return result
+
+
+def _abstention_report(examples: list[SquadExample], predictions: list[Prediction], configured: float) -> dict[str, Any]:
+    articles = sorted({e.article for e in examples})
+    tune_articles = set(articles[: len(articles) // 2])
+    tune = [i for i, e in enumerate(examples) if e.article in tune_articles]
+    report = [i for i, e in enumerate(examples) if e.article not in tune_articles]
+    threshold = best_threshold([examples[i] for i in tune], [predictions[i] for i in tune])
+    held_out = ([examples[i] for i in report], [predictions[i] for i in report])
+    return {
+        "tuned_on": f"first {len(tune_articles)} of {len(articles)} articles ({len(tune)} questions)",
+        "reported_on": f"last {len(articles) - len(tune_articles)} articles ({len(report)} questions)",
+        "best_threshold": threshold,
+        "at_best_threshold": abstention_scores(*held_out, threshold),
+        "at_configured_threshold": {"threshold": configured, **abstention_scores(*held_out, configured)},
+        "never_abstaining": abstention_scores(*held_out, 0.0),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.squad", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a SQuAD JSON file (v1.1 or v2.0)")
+    parser.add_argument("--limit", type=int, help="the first N questions in file order")
+    parser.add_argument("--reader", help="reader model folder or id (default: the shipped reader)")
+    parser.add_argument("--backend", default=",".join(READER_BACKENDS), help="comma-separated: onnx, torch (default both)")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout (fractions in [0, 1])")
+    args = parser.parse_args(argv)
+    examples = load_squad(args.data, args.limit)
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    results = [evaluate(load_config(args.config, reader_model=args.reader, reader_backend=b), examples) for b in backends]
+    if args.json:
+        first = results[0]
+        print(json.dumps({**first, "data": str(args.data), "backends": results, "reference": REFERENCE}, sort_keys=True))
+    else:
+        print(format_table(results, args.data))
+    return 0
+
+
+def format_table(results: list[dict[str, Any]], data: Path) -> str:
+    lines = [f"{data} — {results[0]['n']} questions", "",
+             f"{'reader':<58} {'EM':>6} {'F1':>6} {'q/s':>7} {'peak MB':>8}"]
+    for r in results:
+        lines.append(f"{r['reader'] + ' [' + r['backend'] + ']':<58} {100 * r['em']:6.1f} {100 * r['f1']:6.1f} "
+                     f"{r['questions_per_s']:7.1f} {r['peak_rss_mb']:8.0f}")
+    lines.append(f"{REFERENCE['model']:<58} {100 * REFERENCE['em']:6.1f} {100 * REFERENCE['f1']:6.1f} {'':>7} {'':>8}")
+    for r in results:
+        a = r.get("abstention")
+        if a:
+            best, conf = a["at_best_threshold"], a["at_configured_threshold"]
+            lines += ["", f"abstention [{r['backend']}], threshold tuned on the {a['tuned_on']}, reported on the {a['reported_on']}:",
+                      f"  best threshold {a['best_threshold']:.4f}: HasAns F1 {100 * best['has_ans_f1']:.1f}  "
+                      f"NoAns acc {100 * best['no_ans_accuracy']:.1f}  overall F1 {100 * best['overall_f1']:.1f}",
+                      f"  configured {conf['threshold']:.2f}: HasAns F1 {100 * conf['has_ans_f1']:.1f}  "
+                      f"NoAns acc {100 * conf['no_ans_accuracy']:.1f}  overall F1 {100 * conf['overall_f1']:.1f}"]
+    lines.append("(EM and F1 in percent here; --json gives fractions)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
