@@ -51,6 +51,15 @@ def chunk(doc: Document, size: int, overlap: int) -> list[Chunk]:
     return chunks
 
 
+def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the sentence(s) of ``text`` that hold ``text[start:end]`` (the span itself at least)."""
+    first, last = start, end
+    for s, e in _sentences(text):
+        if s <= start < e or (s < end <= e):
+            first, last = min(first, s), max(last, e)
+    return first, last
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences, without surrounding whitespace."""
     spans = []

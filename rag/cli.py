@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_answering(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     evaluate.set_defaults(handler=_eval)
+
+    serve = commands.add_parser("serve", help="start the web chat (http://127.0.0.1:7860 by default)")
+    _add_common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="port (default 7860, or the next free one)")
+    serve.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -162,6 +169,16 @@ def _eval(args: argparse.Namespace) -> int:
         _print_json(to_json(result))
     else:
         print(format_summary(result))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ui.server import serve
+
+    config = _config(args)
+    if args.rebuild:
+        Pipeline(config).index(rebuild=True)
+    serve(config, host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
 

@@ -46,6 +46,10 @@ class Config:
     min_confidence: float = 0.5
     # Re-index changed documents before answering (embeds only what changed).
     auto_update: bool = True
+    # Documents added from the web chat are saved here and indexed with the corpus (their ids start
+    # with "uploads/"). "" means a folder beside the index: <index_dir>-uploads.
+    uploads_dir: str = ""
+    max_upload_bytes: int = 10_000_000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,13 +61,21 @@ class Config:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
             raise ConfigError("chunk_overlap must be at least 0 and less than half of chunk_chars")
-        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k"):
+        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be in [0, 1], not {self.min_confidence}")
         if not 0 < self.reader_stride < self.reader_max_length:
             raise ConfigError("reader_stride must be positive and less than reader_max_length")
+
+    @property
+    def uploads_folder(self) -> Path:
+        """Where uploaded documents live: ``uploads_dir``, or ``<index_dir>-uploads`` beside the index."""
+        if self.uploads_dir:
+            return Path(self.uploads_dir).expanduser()
+        index = self.index_dir if self.index_dir.name else self.index_dir.absolute()
+        return index.with_name(index.name + "-uploads")
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:

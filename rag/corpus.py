@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
+import unicodedata
 from pathlib import Path
 
 from rag.errors import CorpusError
@@ -14,13 +17,17 @@ log = logging.getLogger(__name__)
 DOCUMENT_SUFFIXES = (".txt", ".md")
 
 
-def load_corpus(folder: Path) -> list[Document]:
+def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) -> list[Document]:
     """Load every readable document under a folder.
 
     A file that is not valid UTF-8 text, or is empty, is skipped with a warning naming it.
 
+    Args:
+        id_prefix: Put before every id (uploaded documents get "uploads/").
+        allow_empty: Return [] for a folder with no readable document instead of raising.
+
     Returns:
-        Documents sorted by id; a document's id is its path relative to ``folder`` with "/".
+        Documents sorted by id; a document's id is ``id_prefix`` + its path relative to ``folder`` with "/".
 
     Raises:
         CorpusError: The folder is missing, or holds no readable document.
@@ -30,13 +37,80 @@ def load_corpus(folder: Path) -> list[Document]:
         raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR with a folder of .txt/.md files")
     documents = []
     for path in _document_paths(folder):
-        doc_id = path.relative_to(folder).as_posix()
+        doc_id = id_prefix + path.relative_to(folder).as_posix()
         text = _read_text(path, doc_id)
         if text is not None:
             documents.append(Document(doc_id=doc_id, text=text, content_hash=content_hash(text)))
-    if not documents:
+    if not documents and not allow_empty:
         raise CorpusError(f"corpus folder {folder} holds no readable .txt or .md document")
     return documents
+
+
+def read_document(folder: Path, relative_id: str, doc_id: str | None = None) -> Document:
+    """One document of a folder by its id relative to that folder.
+
+    Raises:
+        CorpusError: No readable document has that id (ids never reach outside the folder).
+    """
+    doc_id = doc_id or relative_id
+    root = Path(folder).resolve()
+    path = (root / relative_id).resolve()
+    inside = path.is_relative_to(root) and not any(p.startswith(".") for p in path.relative_to(root).parts)
+    if not inside or path.suffix.lower() not in DOCUMENT_SUFFIXES or not path.is_file():
+        raise CorpusError(f"no document {doc_id!r} in {folder}")
+    text = _read_text(path, doc_id)
+    if text is None:
+        raise CorpusError(f"document {doc_id!r} in {folder} is not readable text (see the warning above)")
+    return Document(doc_id=doc_id, text=text, content_hash=content_hash(text))
+
+
+def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
+    """Check an uploaded file and write it into ``folder`` atomically; a refused file writes nothing.
+
+    Raises:
+        CorpusError: The name is not a plain .txt/.md file name (no folders, no "..", not hidden),
+            the file is over ``max_bytes``, or it is not UTF-8 text with something in it.
+    """
+    _check_file_name(name)
+    if len(data) > max_bytes:
+        raise CorpusError(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} (max_upload_bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorpusError(f"{name} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise CorpusError(f"{name} has binary content, not text")
+    if not text.strip():
+        raise CorpusError(f"{name} is empty")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as f:
+        try:
+            f.write(data)
+        except BaseException:
+            f.close()
+            os.unlink(f.name)
+            raise
+    os.replace(f.name, target)
+    return target
+
+
+def _check_file_name(name: str) -> None:
+    plain = (
+        bool(name)
+        and name == Path(name).name
+        and name not in (".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+        and not any(unicodedata.category(c).startswith("C") for c in name)
+        and len(name.encode("utf-8")) <= 255
+    )
+    if not plain:
+        raise CorpusError(f"refused file name {name!r}: use a plain file name such as notes.md, without folders")
+    if Path(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+        raise CorpusError(f"{name} is not a .txt or .md file")
 
 
 def content_hash(text: str) -> str:

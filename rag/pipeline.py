@@ -12,17 +12,18 @@ from typing import Any
 
 from rag.answer import decide
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import load_corpus
+from rag.corpus import load_corpus, read_document, save_document
 from rag.embedder import Embedder, SentenceTransformerEmbedder
-from rag.errors import ConfigError, QuestionError, StaleIndexError
+from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.store import PassageIndex, UpdateReport, load_index, sync_index
-from rag.types import Answer, Hit
+from rag.types import Answer, Document, Hit
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+UPLOADS_PREFIX = "uploads/"  # the id of a document added with add_document starts with this
 
 
 class Pipeline:
@@ -68,7 +69,7 @@ class Pipeline:
     def index(self, rebuild: bool = False) -> UpdateReport:
         """Build the index, or bring it up to date with the corpus (only changed files are embedded)."""
         with self._lock:
-            documents = load_corpus(self.config.corpus_dir)
+            documents = self._documents()
             self._index, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild)
             return report
 
@@ -84,20 +85,70 @@ class Pipeline:
         mode = mode or self.config.retrieval
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
+        k = self.config.top_k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"top-k must be a whole number of at least 1, not {k!r}")
         retriever = IndexRetriever(self._passage_index(), self.embedder, mode, self.config.rrf_k)
-        return retriever.retrieve(question, k or self.config.top_k)
+        return retriever.retrieve(question, k)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer a question from the documents, with citations, or abstain."""
+    def ask(
+        self, question: str, k: int | None = None, *, retrieval: str | None = None, min_confidence: float | None = None
+    ) -> Answer:
+        """Answer a question from the documents, with citations, or abstain.
+
+        Args:
+            k, retrieval, min_confidence: This question's top-k, retrieval mode and abstention
+                threshold, instead of the config's.
+        """
         question = _check_question(question)
+        threshold = self.config.min_confidence if min_confidence is None else min_confidence
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"min_confidence must be a number in [0, 1], not {threshold!r}")
         started = time.perf_counter()
-        hits = self.search(question, k)
+        hits = self.search(question, k, retrieval)
         retrieved = time.perf_counter()
         spans = self.reader.read(question, [h.chunk for h in hits])
         read = time.perf_counter()
-        answer = decide(question, spans, hits, self.config.min_confidence)
+        answer = decide(question, spans, hits, float(threshold))
         timings = {"retrieve": retrieved - started, "read": read - retrieved, "total": time.perf_counter() - started}
         return dataclasses.replace(answer, timings=timings)
+
+    def document(self, doc_id: str) -> Document:
+        """A document of the corpus (or an uploaded one) by id, with its whole text.
+
+        Raises:
+            CorpusError: There is no readable document with that id.
+        """
+        if doc_id.startswith(UPLOADS_PREFIX) and self.config.uploads_folder.is_dir():
+            return read_document(self.config.uploads_folder, doc_id.removeprefix(UPLOADS_PREFIX), doc_id)
+        return read_document(self.config.corpus_dir, doc_id)
+
+    def add_document(self, name: str, data: bytes) -> UpdateReport:
+        """Save a .txt/.md file into the uploads folder and index it; it is citable at once.
+
+        Its id is ``"uploads/" + name``; a file of the same name is replaced.
+
+        Raises:
+            CorpusError: The file is refused (bad name, too large, not UTF-8 text, empty);
+                nothing was written.
+        """
+        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes)
+        log.info("saved %s", saved)
+        return self.index()
+
+    def _documents(self) -> list[Document]:
+        documents = load_corpus(self.config.corpus_dir)
+        uploads = self.config.uploads_folder
+        if uploads.is_dir():
+            uploaded = load_corpus(uploads, id_prefix=UPLOADS_PREFIX, allow_empty=True)
+            clash = {d.doc_id for d in documents} & {d.doc_id for d in uploaded}
+            if clash:
+                raise CorpusError(
+                    f"{sorted(clash)[0]} is both a corpus document and an upload; rename the corpus folder "
+                    f"{self.config.corpus_dir / 'uploads'} or set uploads_dir"
+                )
+            documents += uploaded
+        return documents
 
     def _passage_index(self) -> PassageIndex:
         if self._index is None:
@@ -111,7 +162,7 @@ class Pipeline:
     def _load_unchanged(self) -> PassageIndex:
         with self._lock:
             index = load_index(self.config, self.embedder.name)
-            documents = {d.doc_id: d.content_hash for d in load_corpus(self.config.corpus_dir)}
+            documents = {d.doc_id: d.content_hash for d in self._documents()}
             if index is None or index.manifest.documents != documents:
                 raise StaleIndexError(
                     f"the index in {self.config.index_dir} is missing or out of date with {self.config.corpus_dir}; "

@@ -1,0 +1,325 @@
+"""The web chat, end to end: a real `rag serve` process, driven in headless Chromium and by gradio_client.
+
+One server runs for the whole module over a copy of seeds/ (uploads go to a temporary folder, never
+into the repo). The browser is Debian's Chromium (`tests/install_chromium.sh` installs it; the
+README's test command runs that first), driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rag.answer import normalize_answer
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOT = REPO / "docs" / "web-chat.png"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+ANSWER_TIMEOUT_MS = 90_000
+
+# An uploaded article whose facts are in no seed, and one made of markup that must stay text.
+UPLOADED_ARTICLE = (
+    "The Lighthouse Keepers Society held its annual meeting in Port Elspeth on Saturday. "
+    "Members elected Marisol Quintero as the society's new president, replacing Anders Holm. "
+    "The society maintains eleven historic lighthouses along the northern coast.\n"
+)
+MARKUP_ARTICLE = (
+    "Security note for the archive team.\n\n"
+    "The intrusion test string was <script>window.__rag_xss = 1</script> and the image probe was "
+    "<img src=x onerror=\"window.__rag_xss = 2\"> in the archive. "
+    "The archive team is led by Ottoline Brandvold, who filed the report on Tuesday.\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _chromium() -> str:
+    for name in (os.environ.get("RAG_TEST_CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
+        if name and (path := shutil.which(name)):
+            return path
+    pytest.fail("no Chromium found: run `sh tests/install_chromium.sh` (the README's test command does)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`rag serve` over a copy of seeds/, on a free port; yields (url, uploads folder)."""
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    shutil.copytree(REPO / "seeds", corpus)
+    uploads = root / "uploads"
+    config = root / "rag.toml"
+    config.write_text(f'uploads_dir = "{uploads.as_posix()}"\nmax_upload_bytes = 200000\n', encoding="utf-8")
+    port = _free_port()
+    log = (root / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--corpus", str(corpus), "--index", str(root / "index"),
+         "--config", str(config), "--port", str(port), "--no-browser"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"rag serve exited with {process.returncode}:\n{(root / 'serve.log').read_text()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"rag serve did not answer within 240 s:\n{(root / 'serve.log').read_text()}")
+            time.sleep(0.5)
+    yield url, uploads
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the chat that records every request leaving this machine, and blocks it."""
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+
+    def guard(route):
+        if route.request.url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.outside_requests = outside  # type: ignore[attr-defined]
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    yield page
+    context.close()
+
+
+def _ask(page, question: str) -> None:
+    before = page.locator("#chat .message-row, #chat [data-testid='bot']").count()
+    page.fill("#question textarea", question)
+    page.click("#ask-button")
+    page.wait_for_function(
+        "n => document.querySelectorAll(\"#chat .message-row, #chat [data-testid='bot']\").length > n",
+        arg=before, timeout=ANSWER_TIMEOUT_MS,
+    )
+    # The question box is cleared when the answer has arrived.
+    page.wait_for_function("() => document.querySelector('#question textarea').value === ''", timeout=ANSWER_TIMEOUT_MS)
+
+
+def _text(raw: str) -> str:
+    return raw.replace("\xa0", " ")  # Markdown may render a space after bold text as a no-break space
+
+
+def _last_bot_text(page) -> str:
+    return _text(page.locator("#chat [data-testid='bot']").last.inner_text())
+
+
+def _all_bot_text(page) -> str:
+    return _text("\n".join(page.locator("#chat [data-testid='bot']").all_inner_texts()))
+
+
+def _passage_rows(page) -> int:
+    return int(page.locator("#passages [role=grid]").get_attribute("aria-rowcount")) - 1  # minus the header
+
+
+def _upload(page, name: str, content: bytes, tmp_path: Path) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    if not page.locator("#upload input[type=file]").count():
+        page.get_by_text("Add documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function(
+        "name => (document.querySelector('#upload-status')?.innerText || '').includes(name)",
+        arg=name, timeout=ANSWER_TIMEOUT_MS,
+    )
+    return page.locator("#upload-status").inner_text()
+
+
+def test_answer_with_highlighted_citation_and_document(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    answer = _text(page.locator("#chat [data-testid='bot']").first.inner_text())
+    assert "Seoul" in answer
+    assert "met in Seoul on Monday" in answer  # the answer is shown inside its sentence
+    assert "Confidence 0." in answer and "[1]" in answer
+    # The evidence panel shows citation [1]'s passage with exactly the answer span highlighted.
+    page.wait_for_selector("#evidence .highlighted")
+    assert page.locator("#evidence .highlighted").first.inner_text().strip() == "Seoul"
+    assert "Ahn Gyu-back and Japanese Minister Gen Nakatani met in" in page.locator("#evidence .textfield").inner_text()
+    assert page.locator("#citations label").first.inner_text().startswith("[1] ")
+    # The retrieved passages panel lists the top-k passages with their scores.
+    assert _passage_rows(page) == 5
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # The whole document opens with the span highlighted.
+    page.click("#open-document")
+    page.wait_for_selector("#document-view .highlighted")
+    document = page.locator("#document-view").inner_text()  # label (the document id) and text
+    seed = (REPO / "seeds" / "000_d8589817e4af2ab0.txt").read_text(encoding="utf-8")
+    assert "000_d8589817e4af2ab0.txt" in document
+    assert seed.split("\n")[-2].strip()[:60] in document  # the end of the article, not only the passage
+    assert page.outside_requests == []  # nothing loaded from outside this machine
+
+
+def test_other_citation_shows_its_passage(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    labels = page.locator("#citations label")
+    assert labels.count() >= 2
+    first_passage = page.locator("#evidence .textfield").inner_text()
+    second = labels.nth(1).inner_text()  # "[2] 003_....txt, characters 133–138"
+    labels.nth(1).click()
+    page.wait_for_function(
+        "t => document.querySelector('#evidence .textfield')?.innerText !== t", arg=first_passage, timeout=10_000
+    )
+    doc_id = second.split()[1].rstrip(",")
+    document = " ".join((REPO / "seeds" / doc_id).read_text(encoding="utf-8").split())
+    passage = " ".join(page.locator("#evidence .textfield").inner_text().split())
+    assert passage in document
+    assert page.locator("#evidence .highlighted").inner_text().strip() == "Seoul"
+
+
+def test_unanswerable_question_abstains_with_closest_passages(page):
+    _ask(page, "Who painted the Mona Lisa?")
+    text = _all_bot_text(page)
+    assert "The documents don't say." in text
+    assert "Closest passages" in text
+    assert page.locator("#evidence .highlighted").count() == 0
+    assert page.outside_requests == []
+
+
+def test_example_questions(page):
+    # In the empty chat, clicking an example asks it.
+    page.locator("#chat").get_by_text("What is the capital of France?").click()
+    page.wait_for_selector("#chat [data-testid='bot']", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('#question textarea').value === ''", timeout=ANSWER_TIMEOUT_MS)
+    assert "What is the capital of France?" in page.locator("#chat [data-testid='user']").first.inner_text()
+    assert "The documents don't say." in _all_bot_text(page)
+    # Under the box, clicking an example fills it in.
+    page.locator(".gallery").get_by_text("In which year did South Korea and Japan normalize").click()
+    page.wait_for_function(
+        "() => document.querySelector('#question textarea').value.startsWith('In which year')", timeout=10_000
+    )
+
+
+def test_settings_change_retrieval(page):
+    page.get_by_text("Settings").click()
+    page.locator("#top-k input[type=number]").fill("2")
+    page.locator("#top-k input[type=number]").press("Enter")
+    page.locator("#retrieval").get_by_text("dense").click()
+    _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
+    assert _passage_rows(page) == 2
+    assert "46" in _last_bot_text(page) or "46" in _all_bot_text(page)
+
+
+def test_upload_makes_a_document_citable(page, server, tmp_path):
+    _, uploads = server
+    status = _upload(page, "lighthouses.txt", UPLOADED_ARTICLE.encode(), tmp_path)
+    assert "Added: uploads/lighthouses.txt" in status
+    assert (uploads / "lighthouses.txt").read_text(encoding="utf-8") == UPLOADED_ARTICLE
+    _ask(page, "Who was elected president of the Lighthouse Keepers Society?")
+    assert "Marisol Quintero" in _all_bot_text(page)
+    assert page.locator("#citations label").first.inner_text().startswith("[1] uploads/lighthouses.txt")
+
+
+def test_bad_upload_is_refused_and_changes_nothing(page, server, tmp_path):
+    _, uploads = server
+    before = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
+    status = _upload(page, "binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", tmp_path)
+    assert "Refused" in status and "binary.txt" in status
+    after = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
+    assert after == before
+
+
+def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, tmp_path):
+    status = _upload(page, "markup.md", MARKUP_ARTICLE.encode(), tmp_path)
+    assert "Added: uploads/markup.md" in status
+    _ask(page, "Who leads the archive team?")
+    assert "Ottoline Brandvold" in _all_bot_text(page)
+    page.get_by_text("Citations (").last.click()  # unfold the citations, which quote the markup
+    page.click("#open-document")
+    page.wait_for_selector("#document-view .highlighted")
+    document = page.locator("#document-view").inner_text()
+    assert "<script>window.__rag_xss = 1</script>" in document
+    assert '<img src=x onerror="window.__rag_xss = 2">' in document
+    chat = _all_bot_text(page)
+    assert "<script>" in chat or "<img" in chat  # the quoted passage shows the markup literally
+    assert page.evaluate("() => window.__rag_xss") is None
+    assert page.locator("#chat script, #chat img[src='x'], #document-view img, #evidence img").count() == 0
+    # Markup typed as a question is shown as text too.
+    _ask(page, "<b>bold?</b> <img src=x onerror=\"window.__rag_xss = 3\">")
+    assert "<b>bold?</b>" in page.locator("#chat [data-testid='user']").last.inner_text()
+    assert page.evaluate("() => window.__rag_xss") is None
+
+
+def test_api_answers_like_the_cli(server, seeds_pipeline):
+    from gradio_client import Client
+
+    url, _ = server
+    client = Client(url, verbose=False)
+    result = client.predict("Where did Ahn Gyu-back and Gen Nakatani meet?", api_name="/ask")
+    assert result["answer"] == "Seoul"
+    assert {"question", "answer", "abstained", "confidence", "citations", "passages", "message"} <= set(result)
+    expected = seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?").to_json()  # what rag ask --json prints
+    assert set(result) == set(expected)
+    assert result["citations"][0].keys() == expected["citations"][0].keys()
+    assert result["answer"] == expected["answer"]
+    # Optional settings: BM25 with two passages and a threshold no answer reaches.
+    strict = client.predict("Where did Ahn Gyu-back and Gen Nakatani meet?", 2, "bm25", 1.0, api_name="/ask")
+    assert strict["abstained"] is True and len(strict["passages"]) == 2
+
+
+def test_twenty_concurrent_requests_each_get_their_own_answer(server, core_questions):
+    from gradio_client import Client
+
+    url, _ = server
+    questions = [q for q in core_questions if q["kind"] in ("answerable", "outside")]
+    assert len(questions) == 20
+    client = Client(url, verbose=False)
+    serial = {q["question"]: client.predict(q["question"], api_name="/ask")["answer"] for q in questions}
+
+    def ask(question: str) -> dict:
+        return Client(url, verbose=False).predict(question, api_name="/ask")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(ask, [q["question"] for q in questions]))
+    for q, result in zip(questions, results):
+        assert result["question"] == q["question"]
+        assert result["answer"] == serial[q["question"]]
+    right = [
+        q for q, r in zip(questions, results)
+        if (r["answer"] is None and not q["answers"])
+        or (r["answer"] and normalize_answer(r["answer"]) in {normalize_answer(a) for a in q["answers"]})
+    ]
+    assert len(right) >= 16  # 12 of 14 answerable right and all 6 outside abstain on the core set

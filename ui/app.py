@@ -1,0 +1,220 @@
+"""The Gradio web chat: a thin layer over ``rag.Pipeline`` (ask, document, add_document, search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.config import RETRIEVAL_MODES
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.types import Answer
+from ui import render
+
+EXAMPLE_QUESTIONS = (
+    "Where did Ahn Gyu-back and Gen Nakatani meet?",
+    "In which year did South Korea and Japan normalize diplomatic ties?",
+    "What is the capital of France?",
+)
+
+# Everything that touches the pipeline runs one at a time, in arrival order: each request gets
+# its own answer, and an upload never re-indexes under a question being answered.
+_PIPELINE_QUEUE = "pipeline"
+
+# HighlightedText lays each piece out as a box, so the text after a highlight would start on a new
+# line; inline pieces read as one flowing passage.
+_CSS = """
+#evidence .textfield, #document-view .textfield { display: block !important; word-break: normal !important;
+  overflow-wrap: break-word; line-height: 1.6; }
+#evidence .token-container, #evidence .token, #evidence .text,
+#document-view .token-container, #document-view .token, #document-view .text { display: inline !important; }
+#evidence .text, #document-view .text { white-space: pre-wrap; }
+#evidence .line-break, #document-view .line-break { display: block; height: 0.35em; }
+#evidence .token, #document-view .token { padding: 0 !important; margin: 0 !important; }
+#evidence .highlighted, #document-view .highlighted { padding: 0 2px !important; border-radius: 3px; }
+#document-view .textfield { max-height: 28rem; overflow-y: auto; }
+"""
+
+
+def build_app(pipeline: Pipeline) -> gr.Blocks:
+    """The chat app over one pipeline; launch it with ``launch_options(pipeline)``."""
+    config = pipeline.config
+    with gr.Blocks(title="rag — cited answers from your documents", analytics_enabled=False) as app:
+        last_answer = gr.State(None)
+        gr.Markdown(
+            f"## rag — cited answers from your documents\n"
+            f"Answers are exact quotes from the documents in {render.escape_markdown(config.corpus_dir.name or str(config.corpus_dir))}, "
+            f"with their sources; when the documents don't say, rag says so."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(
+                    label="Conversation",
+                    height=520,
+                    latex_delimiters=[],
+                    allow_tags=False,
+                    sanitize_html=True,
+                    feedback_options=None,
+                    buttons=["copy"],
+                    placeholder="Ask a question about the documents, or click an example.",
+                    examples=[{"text": q} for q in EXAMPLE_QUESTIONS],
+                    elem_id="chat",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask a question…", show_label=False, scale=5, max_lines=4, elem_id="question"
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
+                gr.Examples(list(EXAMPLE_QUESTIONS), inputs=question, label="Example questions")
+            with gr.Column(scale=2):
+                with gr.Group(elem_id="evidence-panel"):
+                    citation_picker = gr.Radio(label="Evidence for the last answer", choices=[], elem_id="citations")
+                    evidence = gr.HighlightedText(
+                        label="Passage (the answer is highlighted)",
+                        color_map={"answer": "yellow"},
+                        show_legend=False,
+                        show_inline_category=False,
+                        combine_adjacent=False,
+                        elem_id="evidence",
+                    )
+                    open_document = gr.Button("Open the whole document", elem_id="open-document")
+                    document_view = gr.HighlightedText(
+                        label="Document", color_map={"answer": "yellow"}, show_legend=False,
+                        show_inline_category=False, visible=False, elem_id="document-view",
+                    )
+                with gr.Accordion("Settings", open=False):
+                    top_k = gr.Slider(1, 20, value=config.top_k, step=1, label="Passages to read (top-k)", elem_id="top-k")
+                    retrieval = gr.Radio(list(RETRIEVAL_MODES), value=config.retrieval, label="Retrieval", elem_id="retrieval")
+                    threshold = gr.Slider(
+                        0.0, 1.0, value=config.min_confidence, step=0.01,
+                        label="Abstain below this confidence", elem_id="threshold",
+                    )
+                with gr.Accordion("Add documents", open=False):
+                    uploads = gr.File(
+                        label=f"Upload .txt or .md files (up to {config.max_upload_bytes / 1e6:g} MB each)",
+                        file_count="multiple",
+                        file_types=[".txt", ".md"],
+                        elem_id="upload",
+                    )
+                    upload_status = gr.Markdown(elem_id="upload-status")
+        passages = gr.Dataframe(
+            headers=render.PASSAGE_HEADERS,
+            datatype=["number", "str", "str", "number", "number", "number", "str"],
+            label="Retrieved passages for the last question",
+            interactive=False,
+            wrap=True,
+            max_height=420,
+            column_widths=["40px", "200px", "90px", "80px", "70px", "60px", "560px"],
+            elem_id="passages",
+        )
+
+        ask_inputs = [question, chat, top_k, retrieval, threshold]
+        ask_outputs = [chat, question, passages, last_answer, citation_picker, evidence, document_view]
+
+        def respond(text: str, history: list[dict[str, Any]], k: float, mode: str, min_conf: float):
+            history = list(history or [])
+            text = (text or "").strip()
+            if not text:
+                raise gr.Error("Type a question first.")
+            history.append({"role": "user", "content": render.escape_markdown(text)})
+            try:
+                answer = pipeline.ask(text, int(k), retrieval=mode, min_confidence=float(min_conf))
+            except RagError as err:
+                history.append({"role": "assistant", "content": render.escape_markdown(f"Sorry: {err}")})
+                return history, "", None, None, gr.update(choices=[], value=None), None, gr.update(visible=False)
+            history.extend(render.answer_messages(answer, float(min_conf)))
+            labels = render.citation_labels(answer)
+            return (
+                history,
+                "",
+                render.passage_rows(answer.passages),
+                answer,
+                gr.update(choices=labels, value=labels[0] if labels else None),
+                render.highlighted_passage(answer.citations[0]) if answer.citations else None,
+                gr.update(value=None, visible=False),
+            )
+
+        for trigger in (question.submit, send.click):
+            trigger(respond, ask_inputs, ask_outputs, concurrency_id=_PIPELINE_QUEUE, api_visibility="private")
+
+        def pick_example(selected: gr.SelectData) -> str:
+            return selected.value["text"]
+
+        # An example in the empty chat is asked at once; the ones under the box only fill it in.
+        chat.example_select(pick_example, None, question, api_visibility="private").then(
+            respond, ask_inputs, ask_outputs, concurrency_id=_PIPELINE_QUEUE, api_visibility="private"
+        )
+
+        def show_citation(label: str | None, answer: Answer | None):
+            citation = _picked(label, answer)
+            if citation is None:
+                return None, gr.update(visible=False)
+            return render.highlighted_passage(citation), gr.update(value=None, visible=False)
+
+        citation_picker.change(
+            show_citation, [citation_picker, last_answer], [evidence, document_view], api_visibility="private"
+        )
+
+        def show_document(label: str | None, answer: Answer | None):
+            citation = _picked(label, answer)
+            if citation is None:
+                raise gr.Error("Ask a question first; its citations' documents open here.")
+            try:
+                document = pipeline.document(citation.doc_id)
+            except RagError as err:
+                raise gr.Error(str(err)) from None
+            return gr.update(
+                value=render.highlighted_document(document, citation), visible=True, label=f"Document {citation.doc_id}"
+            )
+
+        open_document.click(show_document, [citation_picker, last_answer], [document_view], api_visibility="private")
+
+        def add_files(files: list[Any] | None) -> str:
+            if not files:
+                return ""
+            lines = []
+            for file in files:
+                path = Path(file if isinstance(file, str) else file.name)
+                try:
+                    data = path.read_bytes()
+                    report = pipeline.add_document(path.name, data)
+                except RagError as err:
+                    lines.append(f"Refused: {err}")
+                except OSError as err:
+                    lines.append(f"Refused {path.name}: cannot read the upload ({err.strerror or err})")
+                else:
+                    verb = "replaced" if report.changed else "added"
+                    lines.append(f"Added: uploads/{path.name} ({verb}; {report.passages_embedded} passages indexed)")
+            return "  \n".join(render.escape_markdown(line) for line in lines)
+
+        uploads.upload(add_files, [uploads], [upload_status], concurrency_id=_PIPELINE_QUEUE, api_visibility="private")
+
+        def ask(question: str, top_k: int = config.top_k, retrieval: str = config.retrieval,
+                min_confidence: float = config.min_confidence) -> dict:
+            """Answer a question from the documents; the same object as `rag ask --json`."""
+            try:
+                return pipeline.ask(question, int(top_k), retrieval=retrieval, min_confidence=float(min_confidence)).to_json()
+            except RagError as err:
+                raise gr.Error(str(err)) from None
+
+        gr.api(ask, api_name="ask", concurrency_id=_PIPELINE_QUEUE)
+    return app
+
+
+def launch_options(pipeline: Pipeline) -> dict[str, Any]:
+    """Options for ``app.launch`` that keep the page self-contained and uploads within limits."""
+    return {
+        "css": _CSS,
+        "max_file_size": pipeline.config.max_upload_bytes,
+        "show_error": True,
+        "footer_links": ["api"],
+    }
+
+
+def _picked(label: str | None, answer: Answer | None):
+    if not label or answer is None:
+        return None
+    labels = render.citation_labels(answer)
+    return answer.citations[labels.index(label)] if label in labels else None
