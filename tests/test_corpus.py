@@ -192,3 +192,64 @@ def test_seeds_load_as_they_read() -> None:
     assert [d.doc_id for d in documents] == sorted(p.name for p in seeds.glob("*.txt"))
     for d in documents:
         assert d.text == read_like_python(seeds / d.doc_id)
+
+
+# --- documents added from the web chat -------------------------------------------------------------
+
+from rag.corpus import read_document, save_document  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.txt", "/tmp/absolute.txt", "sub/inner.txt", "..\\windows.txt", ".hidden.txt", "", "..", "a\x00b.txt",
+     "tab\tname.txt", "x" * 260 + ".txt"],
+)
+def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str) -> None:
+    uploads = tmp_path / "uploads"
+    with pytest.raises(CorpusError, match="file name"):
+        save_document(uploads, name, b"Some text.", 1000)
+    assert not (tmp_path / "escape.txt").exists()
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("notes.pdf", b"text", "not a .txt or .md"),
+        ("big.txt", b"x" * 101, "limit is 100"),
+        ("latin.txt", "caf\u00e9".encode("latin-1"), "not UTF-8"),
+        ("binary.txt", b"abc\x00def", "binary"),
+        ("blank.md", b" \n\t\n", "empty"),
+    ],
+)
+def test_bad_uploads_are_refused_and_write_nothing(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    uploads = tmp_path / "uploads"
+    with pytest.raises(CorpusError, match=message):
+        save_document(uploads, name, data, 100)
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+def test_upload_is_written_whole_and_replaces_one_of_the_same_name(tmp_path: Path) -> None:
+    uploads = tmp_path / "uploads"
+    path = save_document(uploads, "Notes.MD", b"First version.\r\n", 1000)
+    assert path == uploads / "Notes.MD" and path.read_bytes() == b"First version.\r\n"
+    save_document(uploads, "Notes.MD", "Second versión.".encode(), 1000)
+    assert sorted(p.name for p in uploads.iterdir()) == ["Notes.MD"]  # no temporary file left
+    assert [d.text for d in load_corpus(uploads, id_prefix="uploads/")] == ["Second versión."]
+    assert load_corpus(uploads, id_prefix="uploads/")[0].doc_id == "uploads/Notes.MD"
+
+
+def test_read_document_by_id_stays_inside_its_folder(tmp_path: Path) -> None:
+    write(tmp_path / "corpus", "sub/a.md", "Alpha.")
+    write(tmp_path, "secret.txt", "Not in the corpus.")
+    assert read_document(tmp_path / "corpus", "sub/a.md").text == "Alpha."
+    for bad in ["../secret.txt", "missing.txt", "sub", "/etc/passwd"]:
+        with pytest.raises(CorpusError, match="no document"):
+            read_document(tmp_path / "corpus", bad)
+
+
+def test_an_empty_uploads_folder_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "uploads").mkdir()
+    assert load_corpus(tmp_path / "uploads", allow_empty=True) == []
+    with pytest.raises(CorpusError):
+        load_corpus(tmp_path / "uploads")

@@ -8,6 +8,7 @@ import pytest
 
 from rag import Pipeline, QuestionError, StaleIndexError
 from rag.answer import normalize_answer
+from tests.conftest import SEEDS
 
 
 def _correct(answer_text: str | None, gold: list[str]) -> bool:
@@ -123,3 +124,45 @@ def test_from_folder_checks_settings(tmp_path) -> None:
         Pipeline.from_folder(tmp_path, top_kk=3)
     with pytest.raises(ConfigError, match="top_k"):
         Pipeline.from_folder(tmp_path, top_k=0)
+
+
+def test_per_question_settings_override_the_config(seeds_pipeline: Pipeline) -> None:
+    question = "Where did Ahn Gyu-back and Gen Nakatani meet?"
+    assert seeds_pipeline.ask(question).text == "Seoul"
+    assert seeds_pipeline.ask(question, min_confidence=1.0).abstained
+    dense = seeds_pipeline.ask(question, 2, retrieval="dense")
+    assert [h.chunk for h in dense.passages] == [h.chunk for h in seeds_pipeline.search(question, 2, "dense")]
+    from rag import ConfigError
+
+    for bad in ({"min_confidence": 1.5}, {"min_confidence": -0.1}, {"retrieval": "fuzzy"}):
+        with pytest.raises(ConfigError):
+            seeds_pipeline.ask(question, **bad)
+    with pytest.raises(ConfigError, match="top-k"):
+        seeds_pipeline.ask(question, 0)
+
+
+def test_added_documents_are_citable_and_kept_beside_the_index(seeds_copy, tmp_path, embedder, reader) -> None:
+    from rag import CorpusError
+
+    config = dataclasses.replace(Pipeline().config, corpus_dir=seeds_copy, index_dir=tmp_path / "index")
+    assert config.uploads_folder == tmp_path / "index-uploads"
+    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    pipeline.index()
+    report = pipeline.add_document("zoo.md", b"The Seoul Grand Park zoo welcomed a baby giraffe named Haneul in March 2026.\n")
+    assert report.added == ("uploads/zoo.md",) and report.passages_embedded == 1
+    answer = pipeline.ask("What was the name of the baby giraffe at the Seoul Grand Park zoo?")
+    assert answer.text == "Haneul" and answer.citations[0].doc_id == "uploads/zoo.md"
+    assert pipeline.document("uploads/zoo.md").text.startswith("The Seoul Grand Park zoo")
+    assert pipeline.document("000_d8589817e4af2ab0.txt").text.startswith("South Korean Defense Minister")
+    assert sorted(p.name for p in seeds_copy.iterdir()) == sorted(p.name for p in SEEDS.iterdir())  # corpus untouched
+    # A fresh pipeline (another process, the CLI) sees the upload as part of the corpus: nothing is dropped.
+    again = Pipeline(config, embedder=embedder, reader=reader).index()
+    assert not again.wrote_index and not again.deleted
+    # A refused file changes nothing.
+    with pytest.raises(CorpusError):
+        pipeline.add_document("../outside.md", b"text")
+    with pytest.raises(CorpusError):
+        pipeline.add_document("binary.txt", b"\x00\x01")
+    assert sorted(p.name for p in config.uploads_folder.iterdir()) == ["zoo.md"]
+    with pytest.raises(CorpusError, match="no document"):
+        pipeline.document("uploads/../../secret.txt")

@@ -38,6 +38,10 @@ _CSS = """
 """
 
 
+_SCROLL_TO_SPAN = """() => { setTimeout(() => document.querySelector('#document-view .highlighted')
+    ?.scrollIntoView({block: 'center', behavior: 'smooth'}), 100); }"""
+
+
 def build_app(pipeline: Pipeline) -> gr.Blocks:
     """The chat app over one pipeline; launch it with ``launch_options(pipeline)``."""
     config = pipeline.config
@@ -169,7 +173,9 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                 value=render.highlighted_document(document, citation), visible=True, label=f"Document {citation.doc_id}"
             )
 
-        open_document.click(show_document, [citation_picker, last_answer], [document_view], api_visibility="private")
+        open_document.click(
+            show_document, [citation_picker, last_answer], [document_view], api_visibility="private"
+        ).then(None, js=_SCROLL_TO_SPAN)
 
         def add_files(files: list[Any] | None) -> str:
             if not files:

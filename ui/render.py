@@ -17,14 +17,23 @@ from rag.types import Answer, Citation, Document, Hit
 # Every character Markdown (CommonMark + GFM) gives a meaning to; a backslash makes it literal.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$=:])")
 # Spaces at the start of a line would turn document text into a code block.
-_LEADING_SPACES = re.compile(r"^[ \t]+", re.MULTILINE)
+_LEADING_SPACES = re.compile(r"(?<=\n)[ \t]+")
 _SNIPPET_CHARS = 240
 
 
-def escape_markdown(text: str) -> str:
-    """Text that Markdown shows exactly as written: no HTML, no emphasis, no links, no code."""
+def escape_markdown(text: str, line_start: bool = True) -> str:
+    """Text that Markdown shows exactly as written: no HTML, no emphasis, no links, no code.
+
+    Args:
+        line_start: ``text`` begins a line (so leading spaces would indent it); False for a
+            piece that continues a line.
+    """
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-    return _LEADING_SPACES.sub(lambda m: "&nbsp;" * len(m.group()), escaped)
+    escaped = _LEADING_SPACES.sub(lambda m: "&nbsp;" * len(m.group()), escaped)
+    if line_start and escaped[:1] in (" ", "\t"):
+        stripped = escaped.lstrip(" \t")
+        escaped = "&nbsp;" * (len(escaped) - len(stripped)) + stripped
+    return escaped
 
 
 def answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any]]:
@@ -113,8 +122,8 @@ def _sentence_with_span(citation: Citation) -> str:
     first, last = sentence_around(passage.text, start, end)
     return (
         escape_markdown(passage.text[first:start])
-        + f"**{escape_markdown(passage.text[start:end])}**"
-        + escape_markdown(passage.text[end:last])
+        + f"**{escape_markdown(passage.text[start:end], line_start=False)}**"
+        + escape_markdown(passage.text[end:last], line_start=False)
     )
 
 
@@ -123,8 +132,8 @@ def _passage_with_span(citation: Citation) -> str:
     start, end = citation.start - passage.start, citation.end - passage.start
     return (
         escape_markdown(passage.text[:start])
-        + f"**{escape_markdown(passage.text[start:end])}**"
-        + escape_markdown(passage.text[end:])
+        + f"**{escape_markdown(passage.text[start:end], line_start=False)}**"
+        + escape_markdown(passage.text[end:], line_start=False)
     )
 
 
