@@ -125,6 +125,7 @@ def page(browser, server):
     page.wait_for_selector("#question textarea")
     yield page
     context.close()
+    assert outside == [], f"the page asked for something outside this machine: {outside}"
 
 
 def _ask(page, question: str) -> None:

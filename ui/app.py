@@ -192,7 +192,8 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                     lines.append(f"Refused {path.name}: cannot read the upload ({err.strerror or err})")
                 else:
                     verb = "replaced" if report.changed else "added"
-                    lines.append(f"Added: uploads/{path.name} ({verb}; {report.passages_embedded} passages indexed)")
+                    count = report.passages_embedded
+                    lines.append(f"Added: uploads/{path.name} ({verb}; {count} passage{'s' if count != 1 else ''} indexed)")
             return "  \n".join(render.escape_markdown(line) for line in lines)
 
         uploads.upload(add_files, [uploads], [upload_status], concurrency_id=_PIPELINE_QUEUE, api_visibility="private")
