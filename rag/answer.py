@@ -54,6 +54,17 @@ def decide(question: str, spans: Sequence[Span], hits: Sequence[Hit], min_confid
     )
 
 
+def with_threshold(answer: Answer, min_confidence: float) -> Answer:
+    """The same answer under another abstention threshold: abstained if its confidence is below it.
+
+    ``decide(..., min_confidence=0.0)`` followed by this gives what ``decide`` would have given at
+    ``min_confidence``, so one reading serves a whole threshold sweep.
+    """
+    if answer.abstained or answer.confidence >= min_confidence:
+        return answer
+    return _abstain(answer.question, answer.passages, answer.confidence)
+
+
 def _confidence(best: Span, relevance: dict[tuple[str, int], float]) -> float:
     """Reader probability, discounted when the passage is far from the question.
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.errors import RagError
+from rag.config import CONFIG_FILE_NAME, RETRIEVAL_MODES, Config, load_config
+from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
 from rag.types import Answer
@@ -72,7 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(handler=_ask)
 
     evaluate = commands.add_parser("eval", help="score answers against gold questions (JSON Lines)")
-    evaluate.add_argument("--gold", type=Path, required=True, help="gold questions, one JSON object a line")
+    evaluate.add_argument("--gold", type=Path, help="gold questions, one JSON object a line (required unless --compare)")
+    evaluate.add_argument("--split", choices=("dev", "test"), help="only the questions of this split")
+    evaluate.add_argument("--out", type=Path, help="write a Markdown report, plots and results.json into this folder")
+    evaluate.add_argument("--ablations", action="store_true", help="also score every retrieval mode x top-k (1, 3, 5, 10)")
+    evaluate.add_argument("--tune", action="store_true",
+                          help="sweep the abstention threshold on the dev split and write the best into the config file")
+    evaluate.add_argument("--floors", type=Path, help="JSON floors; exit 1 when a score is below its floor")
+    evaluate.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
+                          help="compare two saved --json runs (or --out folders) instead of running")
     _add_common(evaluate)
     _add_answering(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -162,13 +170,43 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from eval.compare import compare, load_run
+    from eval.floors import below_floors, load_floors
     from eval.runner import format_summary, run_eval, to_json
+    from eval.tuning import tune, write_threshold
 
-    result = run_eval(_pipeline(args), args.gold)
+    if args.compare:
+        print(compare(load_run(args.compare[0]), load_run(args.compare[1])))
+        return 0
+    if args.gold is None:
+        raise ConfigError("rag eval needs --gold FILE (or --compare A.json B.json)")
+    floors = load_floors(args.floors) if args.floors else None
+    split = args.split or (floors.split if floors else None)
+    pipeline = _pipeline(args)
+    result = run_eval(pipeline, args.gold, split=split, ablations=args.ablations)
+    tuning = tune(result)
+    if args.out:
+        from eval.report import write_report
+
+        log.info("report written to %s", write_report(result, tuning, args.out, args.gold))
     if args.json:
         _print_json(to_json(result))
     else:
         print(format_summary(result))
+        test = tuning.test_at_chosen
+        print(
+            f"best threshold on the {tuning.tuned_on} part: {tuning.chosen.threshold:.2f} (overall {tuning.chosen.overall:.3f})"
+            + (f"; test part at it: overall {test.overall:.3f}" if test else "")
+        )
+    if args.tune:
+        target = args.config or Path(CONFIG_FILE_NAME)
+        write_threshold(target, tuning.chosen.threshold)
+        log.info("wrote min_confidence = %.2f (tuned on the %s part) into %s", tuning.chosen.threshold, tuning.tuned_on, target)
+    if floors:
+        failures = below_floors(result.summary(), floors)
+        for line in failures:
+            print(f"rag: below floor: {line}", file=sys.stderr)
+        return 1 if failures else 0
     return 0
 
 

@@ -34,7 +34,7 @@ def test_load_gold_ignores_extra_keys_and_blank_lines(tmp_path: Path) -> None:
     gold.write_text('{"id": "1", "question": "Q?", "answers": ["A"], "doc_ids": ["d.txt"], "split": "dev"}\n\n'
                     '{"id": "2", "question": "R?", "answers": [], "doc_ids": []}\n', encoding="utf-8")
     questions = load_gold(gold)
-    assert questions == [GoldQuestion("1", "Q?", ("A",), ("d.txt",)), GoldQuestion("2", "R?", (), ())]
+    assert questions == [GoldQuestion("1", "Q?", ("A",), ("d.txt",), "dev"), GoldQuestion("2", "R?", (), ())]
     assert [q.answerable for q in questions] == [True, False]
 
 
