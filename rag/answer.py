@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from rag.types import Answer, Citation, Hit, Span
+from rag.types import Alternative, Answer, Citation, DocumentInfo, Hit, Span
 
 ABSTAIN_MESSAGE = "The documents don't say. These passages came closest:"
 
 # A span counts as support for an answer only if the reader gave it at least this probability;
 # lower ones are the reader's long tail, not evidence.
 _MIN_SUPPORT_PROBABILITY = 0.05
+# Another answer counts as a disagreement only if it is nearly as confident as the chosen one.
+_DISAGREEMENT_RATIO = 0.55
+_MAX_ALTERNATIVES = 2
+_ASKS_WHAT_IS_CURRENT = re.compile(
+    r"\b(current|currently|now|today|latest|most recent|at present|presently|these days|still)\b", re.IGNORECASE
+)
 
 
-def decide(question: str, spans: Sequence[Span], hits: Sequence[Hit], min_confidence: float) -> Answer:
+def decide(
+    question: str,
+    spans: Sequence[Span],
+    hits: Sequence[Hit],
+    min_confidence: float,
+    documents: Mapping[str, DocumentInfo] | None = None,
+) -> Answer:
     """The best-supported answer among the spans, or an abstention when it is too weak.
 
     Spans whose text normalises the same (SQuAD normalisation) are one answer; each is a citation.
     Confidence combines the reader's probability with how close the passage is to the question.
+    Strong answers from other documents that say something else are kept as alternatives (the
+    sources disagree); when the question asks what is current, the version from the most recently
+    dated document is chosen, and the answer says why.
 
     Args:
         spans: The reader's candidates, most probable first.
         hits: The passages the spans came from, with their retrieval scores.
         min_confidence: Abstain below this confidence.
+        documents: Titles, dates and pages of the documents, for citations.
     """
+    documents = documents or {}
     groups: dict[str, list[Span]] = {}
     for span in spans:
         key = normalize_answer(span.text)
@@ -39,19 +57,84 @@ def decide(question: str, spans: Sequence[Span], hits: Sequence[Hit], min_confid
     confidence, key = max(scored, key=lambda item: (item[0], groups[item[1]][0].probability, item[1]))
     if confidence < min_confidence:
         return _abstain(question, hits, confidence)
-    members = [s for s in groups[key] if s is groups[key][0] or s.probability >= _MIN_SUPPORT_PROBABILITY]
-    citations = tuple(
-        Citation(s.chunk.doc_id, s.chunk.chunk_index, s.start, s.end, s.text, s.chunk, s.probability)
-        for s in _unique_places(members)
-    )
+    chosen = Alternative(groups[key][0].text, confidence, _citations(groups[key], documents))
+    alternatives = _disagreeing(chosen, scored, groups, documents, min_confidence)
+    chosen_because = None
+    if alternatives and _ASKS_WHAT_IS_CURRENT.search(question):
+        latest = max([chosen, *alternatives], key=_latest_date)
+        if _latest_date(latest) and latest is not chosen:
+            alternatives = [a for a in alternatives if a is not latest] + [chosen]
+            chosen = latest
+        if _latest_date(chosen):
+            source = max(chosen.citations, key=lambda c: c.date or "")
+            chosen_because = (
+                f"the question asks what is current, and {source.doc_id} ({source.date}) is the most recent "
+                "dated source"
+            )
     return Answer(
         question=question,
-        text=citations[0].quote,
-        citations=citations,
-        confidence=confidence,
+        text=chosen.citations[0].quote,
+        citations=chosen.citations,
+        confidence=chosen.confidence,
         passages=tuple(hits),
-        message=f"{citations[0].quote} ({citations[0].doc_id})",
+        message=_message(chosen, alternatives),
+        alternatives=tuple(alternatives),
+        chosen_because=chosen_because,
     )
+
+
+def _citations(spans: list[Span], documents: Mapping[str, DocumentInfo]) -> tuple[Citation, ...]:
+    members = [s for s in spans if s is spans[0] or s.probability >= _MIN_SUPPORT_PROBABILITY]
+    citations = []
+    for s in _unique_places(members):
+        info = documents.get(s.chunk.doc_id, DocumentInfo())
+        page = bisect.bisect_right(info.page_starts, s.start) if info.page_starts else None
+        citations.append(
+            Citation(s.chunk.doc_id, s.chunk.chunk_index, s.start, s.end, s.text, s.chunk, s.probability,
+                     title=info.title or None, date=info.date, page=page)
+        )
+    return tuple(citations)
+
+
+def _disagreeing(
+    chosen: Alternative,
+    scored: list[tuple[float, str]],
+    groups: dict[str, list[Span]],
+    documents: Mapping[str, DocumentInfo],
+    min_confidence: float,
+) -> list[Alternative]:
+    """Answers nearly as strong as the chosen one, found only in other documents, naming something else.
+
+    An answer sharing a word with the chosen one ("Gen Nakatani" / "Nakatani", or a longer span
+    around it) is the same answer read differently, not a disagreement.
+    """
+    taken = [set(normalize_answer(chosen.text).split())]
+    chosen_docs = {c.doc_id for c in chosen.citations}
+    found = []
+    for confidence, key in sorted(scored, reverse=True):
+        if len(found) == _MAX_ALTERNATIVES or confidence < max(min_confidence, _DISAGREEMENT_RATIO * chosen.confidence):
+            break
+        words = set(key.split())
+        citations = _citations(groups[key], documents)
+        if any(words & seen for seen in taken) or {c.doc_id for c in citations} <= chosen_docs:
+            continue
+        taken.append(words)
+        found.append(Alternative(groups[key][0].text, confidence, citations))
+    return found
+
+
+def _latest_date(answer: Alternative) -> str:
+    return max((c.date for c in answer.citations if c.date), default="")
+
+
+def _message(chosen: Alternative, alternatives: list[Alternative]) -> str:
+    def sources(answer: Alternative) -> str:
+        return ", ".join(dict.fromkeys(f"{c.doc_id}, {c.date}" if c.date else c.doc_id for c in answer.citations))
+
+    if not alternatives:
+        return f"{chosen.citations[0].quote} ({chosen.citations[0].doc_id})"
+    versions = "; ".join(f"“{a.text}” ({sources(a)})" for a in [chosen, *alternatives])
+    return f"The sources disagree: {versions}."
 
 
 def with_threshold(answer: Answer, min_confidence: float) -> Answer:

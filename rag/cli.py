@@ -86,6 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     evaluate.set_defaults(handler=_eval)
 
+    search = commands.add_parser("search", help="the passages retrieved for a question, with their scores (no reader)")
+    search.add_argument("question")
+    _add_common(search)
+    search.add_argument("--top-k", type=int, help="passages to show (default 5)")
+    search.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="retrieval mode (default hybrid)")
+    search.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    search.set_defaults(handler=_search)
+
+    status = commands.add_parser("status", help="the index: model, documents, passages, when built, whether the corpus changed")
+    _add_common(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    status.set_defaults(handler=_status)
+
+    show = commands.add_parser("show", help="a document's text, or a span of it with context (to check a citation)")
+    show.add_argument("doc_id", help="the document id, as citations print it")
+    _add_common(show)
+    show.add_argument("--start", type=int, help="start of a span (characters)")
+    show.add_argument("--end", type=int, help="end of a span (characters)")
+    show.add_argument("--context", type=int, default=300, help="characters shown on each side of the span (default 300)")
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    show.set_defaults(handler=_show)
+
     serve = commands.add_parser("serve", help="start the web chat (http://127.0.0.1:7860 by default)")
     _add_common(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -210,6 +232,79 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    hits = pipeline.search(args.question, args.top_k, args.retrieval)
+    if args.json:
+        _print_json({"question": args.question, "retrieval": args.retrieval or pipeline.config.retrieval,
+                     "passages": [{**h.to_json(), **_info_json(pipeline, h.chunk.doc_id)} for h in hits]})
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        print(f"[{rank}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]  score {hit.score:.4f}  "
+              f"cosine {hit.dense_score:.3f}  BM25 {hit.bm25_score:.2f}")
+        print(f"    {_snippet(hit.chunk.text, width=160)}")
+    return 0
+
+
+def _info_json(pipeline: Pipeline, doc_id: str) -> dict[str, Any]:
+    info = pipeline.document_info(doc_id)
+    return {"title": info.title or None, "date": info.date}
+
+
+def _status(args: argparse.Namespace) -> int:
+    pipeline = Pipeline(_config(args))
+    status = pipeline.status()
+    if args.json:
+        _print_json({"corpus": str(pipeline.config.corpus_dir), **status.to_json()})
+        return 0
+    print(f"corpus     {pipeline.config.corpus_dir}")
+    print(f"index      {status.index_dir}" + ("" if status.built else " (not built yet: rag index builds it)"))
+    if status.built:
+        print(f"embedder   {status.embed_model}")
+        print(f"documents  {status.documents} ({status.passages} passages), built {status.built_at}")
+        if status.up_to_date:
+            print("corpus     unchanged since the build")
+        else:
+            changes = [f"{len(v)} {k}" for k, v in (("added", status.added), ("changed", status.changed),
+                                                    ("deleted", status.deleted)) if v]
+            print(f"corpus     changed since the build: {', '.join(changes)} (rag index updates it)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    pipeline = Pipeline(_config(args))
+    document = pipeline.document(args.doc_id)
+    text = document.text
+    start = 0 if args.start is None else args.start
+    end = len(text) if args.end is None else args.end
+    if not 0 <= start <= end <= len(text):
+        raise ConfigError(f"--start/--end must satisfy 0 <= start <= end <= {len(text)} (the document's length)")
+    spanned = args.start is not None or args.end is not None
+    before = text[max(0, start - args.context):start] if spanned else ""
+    after = text[end:end + args.context] if spanned else ""
+    if args.json:
+        _print_json({"doc_id": document.doc_id, "title": document.title or None, "date": document.date,
+                     "length": len(text), "start": start, "end": end, "text": text[start:end],
+                     "before": before, "after": after,
+                     "page": _page(document.page_starts, start)})
+        return 0
+    header = [document.doc_id] + [v for v in (document.title, document.date) if v]
+    print(" · ".join(header))
+    if spanned:
+        page = _page(document.page_starts, start)
+        print(f"[{start}:{end}]" + (f" page {page}" if page else ""))
+        print(f"…{before}«{text[start:end]}»{after}…")
+    else:
+        print(text)
+    return 0
+
+
+def _page(page_starts: tuple[int, ...], offset: int) -> int | None:
+    import bisect
+
+    return bisect.bisect_right(page_starts, offset) if page_starts else None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
@@ -228,13 +323,27 @@ def render_answer(answer: Answer) -> str:
         for n, hit in enumerate(answer.passages, start=1):
             lines.append(f"  [{n}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}] {_snippet(hit.chunk.text)}")
         return "\n".join(lines)
+    if answer.interpreted_as:
+        lines.append(f"(taken as: {answer.interpreted_as})")
     lines.append(f"{answer.text}    (confidence {answer.confidence:.2f})")
-    for n, c in enumerate(answer.citations, start=1):
+    lines += _citation_lines(answer.citations)
+    if answer.alternatives:
+        lines.append("The sources disagree:" + (f" chose “{answer.text}” because {answer.chosen_because}." if answer.chosen_because else ""))
+        for alternative in answer.alternatives:
+            lines.append(f"  or: {alternative.text}    (confidence {alternative.confidence:.2f})")
+            lines += _citation_lines(alternative.citations, indent="    ")
+    return "\n".join(lines)
+
+
+def _citation_lines(citations, indent: str = "  ") -> list[str]:  # noqa: ANN001
+    lines = []
+    for n, c in enumerate(citations, start=1):
         before = c.passage.text[: c.start - c.passage.start]
         after = c.passage.text[c.end - c.passage.start :]
         context = f"{_snippet(before, tail=True)}«{c.quote}»{_snippet(after)}"
-        lines.append(f"  [{n}] {c.doc_id} [{c.start}:{c.end}] {context}")
-    return "\n".join(lines)
+        where = " · ".join(v for v in (c.date, f"p. {c.page}" if c.page else None) if v)
+        lines.append(f"{indent}[{n}] {c.doc_id}{f' ({where})' if where else ''} [{c.start}:{c.end}] {context}")
+    return lines
 
 
 def _snippet(text: str, tail: bool = False, width: int = 80) -> str:

@@ -17,8 +17,8 @@ from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
-from rag.store import PassageIndex, UpdateReport, load_index, sync_index
-from rag.types import Answer, Document, Hit
+from rag.store import IndexStatus, PassageIndex, UpdateReport, load_index, sync_index
+from rag.types import Answer, Document, DocumentInfo, Hit
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,21 @@ class Pipeline:
         retrieved = time.perf_counter()
         spans = self.reader.read(question, [h.chunk for h in hits])
         read = time.perf_counter()
-        answer = decide(question, spans, hits, float(threshold))
+        index = self._passage_index()
+        documents = {h.chunk.doc_id: index.manifest.info(h.chunk.doc_id) for h in hits}
+        answer = decide(question, spans, hits, float(threshold), documents)
         timings = {"retrieve": retrieved - started, "read": read - retrieved, "total": time.perf_counter() - started}
         return dataclasses.replace(answer, timings=timings)
+
+    def status(self) -> IndexStatus:
+        """The index as it is on disk, and whether the corpus changed since it was built (loads no model)."""
+        from rag.store import index_status
+
+        return index_status(self.config, self._documents())
+
+    def document_info(self, doc_id: str) -> DocumentInfo:
+        """Title, date and page offsets of an indexed document (empty for an unknown id)."""
+        return self._passage_index().manifest.info(doc_id)
 
     def document(self, doc_id: str) -> Document:
         """A document of the corpus (or an uploaded one) by id, with its whole text.

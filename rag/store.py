@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,11 @@ from rag.config import Config
 from rag.embedder import Embedder
 from rag.errors import CorruptIndexError, IndexFolderError, NotAnIndexError, StaleIndexError
 from rag.index import Bm25Index, DenseIndex
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, DocumentInfo
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest keeps each document's title, date and page offsets
 MARKER = ".rag-index"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -49,6 +49,12 @@ class Manifest:
     documents: dict[str, str]  # doc id -> sha256 of its text
     passages: int
     built_at: str
+    # doc id -> {"title", "date", "page_starts"}: what citations show besides the text
+    document_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def info(self, doc_id: str) -> DocumentInfo:
+        raw = self.document_info.get(doc_id, {})
+        return DocumentInfo(raw.get("title", ""), raw.get("date"), tuple(raw.get("page_starts", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +98,11 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
     """
     index_dir = Path(config.index_dir)
     previous = None if rebuild else load_index(config, embedder.name)
-    if previous is not None and previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}:
+    if (
+        previous is not None
+        and previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}
+        and previous.manifest.document_info == _document_info(documents)
+    ):
         return previous, UpdateReport(unchanged=len(documents))
     try:
         if previous is None:
@@ -118,6 +128,53 @@ def load_index(config: Config, embed_model: str) -> PassageIndex | None:
     manifest = _read_manifest(build, config)
     _check_compatible(manifest, config, embed_model)
     return _read_build(build, manifest, config)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """What `rag status` reports: the index on disk against the corpus as it is now."""
+
+    index_dir: str
+    built: bool
+    embed_model: str | None = None
+    documents: int = 0
+    passages: int = 0
+    built_at: str | None = None
+    added: tuple[str, ...] = ()  # in the corpus, not in the index
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()  # in the index, gone from the corpus
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.built and not (self.added or self.changed or self.deleted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index_dir, "built": self.built, "embed_model": self.embed_model, "documents": self.documents,
+            "passages": self.passages, "built_at": self.built_at, "up_to_date": self.up_to_date,
+            "added": list(self.added), "changed": list(self.changed), "deleted": list(self.deleted),
+        }
+
+
+def index_status(config: Config, documents: list[Document]) -> IndexStatus:
+    """Read the current build's manifest (no model, no vectors) and compare it with ``documents``.
+
+    Raises:
+        NotAnIndexError, StaleIndexError, CorruptIndexError: The folder is not a usable index.
+    """
+    index_dir = Path(config.index_dir)
+    _refuse_foreign_folder(index_dir)
+    pointer = index_dir / POINTER
+    if not pointer.is_file():
+        return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents))
+    manifest = _read_manifest(index_dir / pointer.read_text(encoding="utf-8").strip(), config)
+    now = {d.doc_id: d.content_hash for d in documents}
+    return IndexStatus(
+        str(index_dir), True, manifest.embed_model, len(manifest.documents), manifest.passages, manifest.built_at,
+        added=tuple(sorted(set(now) - set(manifest.documents))),
+        changed=tuple(sorted(d for d in now if d in manifest.documents and manifest.documents[d] != now[d])),
+        deleted=tuple(sorted(set(manifest.documents) - set(now))),
+    )
 
 
 def _rebuild_hint(config: Config) -> str:
@@ -218,6 +275,7 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
         documents={d.doc_id: d.content_hash for d in documents},
         passages=len(chunks),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        document_info=_document_info(documents),
     )
     index = PassageIndex(manifest, tuple(chunks), dense, bm25)
     _write_build(Path(config.index_dir), index)
@@ -231,6 +289,10 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
     )
     log.debug("index: %d passages from %d documents in %.1fs", len(chunks), len(documents), report.seconds)
     return index, report
+
+
+def _document_info(documents: list[Document]) -> dict[str, dict[str, Any]]:
+    return {d.doc_id: {"title": d.title, "date": d.date, "page_starts": list(d.page_starts)} for d in documents}
 
 
 def _reusable_passages(previous: PassageIndex | None, documents: list[Document]) -> dict[str, list[tuple[Chunk, Any]]]:

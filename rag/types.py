@@ -19,6 +19,22 @@ class Document:
     doc_id: str
     text: str
     content_hash: str
+    title: str = ""  # first heading or line, HTML <title>, PDF/DOCX metadata
+    date: str | None = None  # ISO date the document states (dateline or metadata), if any
+    page_starts: tuple[int, ...] = ()  # PDFs: offset in ``text`` where each page starts
+
+    @property
+    def info(self) -> DocumentInfo:
+        return DocumentInfo(self.title, self.date, self.page_starts)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """What citations show about a document besides its text (kept in the index manifest)."""
+
+    title: str = ""
+    date: str | None = None
+    page_starts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,9 @@ class Citation:
     quote: str
     passage: Chunk
     score: float  # the reader's probability for this span in this passage, in [0, 1]
+    title: str | None = None  # of the document
+    date: str | None = None  # ISO date the document states, if any
+    page: int | None = None  # PDFs: the page (from 1) the quote starts on
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,7 +102,22 @@ class Citation:
             "passage": self.passage.text,
             "passage_start": self.passage.start,
             "passage_end": self.passage.end,
+            "title": self.title,
+            "date": self.date,
+            "page": self.page,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another strong answer, from other documents, that disagrees with the chosen one."""
+
+    text: str
+    confidence: float
+    citations: tuple[Citation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answer": self.text, "confidence": round(self.confidence, 6), "citations": [c.to_json() for c in self.citations]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +139,12 @@ class Answer:
     passages: tuple[Hit, ...] = ()
     message: str = ""
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    # Strong answers from other documents that say something else (empty when the sources agree).
+    alternatives: tuple[Alternative, ...] = ()
+    # Why this answer was chosen over the alternatives, when not simply by confidence.
+    chosen_because: str | None = None
+    # The question as rag understood it (a follow-up with its subject filled in), when it differs.
+    interpreted_as: str | None = None
 
     @property
     def abstained(self) -> bool:
@@ -122,6 +162,10 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "passages": [h.to_json() for h in self.passages],
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "disagreement": bool(self.alternatives),
+            "alternatives": [a.to_json() for a in self.alternatives],
+            "chosen_because": self.chosen_because,
+            "interpreted_as": self.interpreted_as,
         }
 
 

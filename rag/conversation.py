@@ -1,0 +1,104 @@
+"""Follow-up questions: "When did he visit Tokyo?" after a question about Ahn Gyu-back.
+
+A follow-up is read with the previous turn's subject written in for its pronoun, and that rewritten
+question is what retrieval and the reader see; the answer says how the question was taken
+(``Answer.interpreted_as``). This is a rule, not a language model: it resolves he/she/him/her/his
+and they/them/their to the people or things named in the previous question (or to the person who
+answered a "Who…" question), and "there" to the place that answered a "Where…" question. Anything
+else is asked as written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rag.pipeline import Pipeline
+from rag.types import Answer
+
+# A name: capitalised words, hyphenated parts allowed ("Ahn Gyu-back", "Gen Nakatani", "Seoul").
+_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
+# Capitalised words that are not what a pronoun refers back to.
+_NOT_NAMES = frozenset(
+    "Who What When Where Which Why How Did Does Do Is Are Was Were Has Have Had Can Could Will Would In On At "
+    "For From To Of The A An And But Or If After Before During Since Japanese Korean South North American "
+    "Chinese Russian U.S. US Minister Ministers Defense Foreign Prime President Leader Chief Official "
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+)
+_SINGULAR = r"he|she|him|her|his|hers"
+_PLURAL = r"they|them|their|theirs"
+_PRONOUN = re.compile(rf"\b({_SINGULAR}|{_PLURAL}|there)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    question: str  # as asked
+    interpreted: str  # as answered
+    answer: Answer
+
+
+class Conversation:
+    """Questions in sequence over one pipeline, each able to refer back to the one before.
+
+    Example:
+        >>> chat = Conversation(Pipeline.from_folder("seeds"))
+        >>> chat.ask("Which defense minister did Ahn Gyu-back meet in Tokyo?")
+        >>> chat.ask("When did he arrive in Japan?").interpreted_as
+        'When did Ahn Gyu-back arrive in Japan?'
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.turns: list[Turn] = []
+
+    def ask(self, question: str, k: int | None = None, **settings: Any) -> Answer:
+        """Answer ``question`` in the context of the previous turn (settings as for Pipeline.ask)."""
+        previous = self.turns[-1] if self.turns else None
+        interpreted = resolve_follow_up(question, previous) if previous else question
+        answer = self.pipeline.ask(interpreted, k, **settings)
+        if interpreted != question.strip():
+            answer = dataclasses.replace(answer, question=question, interpreted_as=interpreted)
+        self.turns.append(Turn(question, interpreted, answer))
+        return answer
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+
+def resolve_follow_up(question: str, previous: Turn) -> str:
+    """The question with its pronouns replaced by what the previous turn was about (or unchanged)."""
+    names = _names(previous.interpreted)
+    answered = previous.answer.text
+    asked = previous.interpreted.strip().lower()
+    person = answered if answered and asked.startswith("who") else (names[0] if names else None)
+    place = answered if answered and asked.startswith("where") else None
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group(1)
+        lower = word.lower()
+        if lower == "there":
+            return f"in {place}" if place else word
+        if re.fullmatch(_SINGULAR, lower):
+            target = person
+        else:
+            target = " and ".join(names) if names else None
+        if target is None:
+            return word
+        return f"{target}'s" if lower in ("his", "their", "theirs", "hers") else target
+
+    resolved = _PRONOUN.sub(replace, question.strip())
+    return resolved
+
+
+def _names(question: str) -> list[str]:
+    names = []
+    for match in _NAME.finditer(question):
+        words = [w for w in match.group().split() if w not in _NOT_NAMES]
+        # Drop leading words that are not names ("Did Ahn Gyu-back" -> "Ahn Gyu-back").
+        name = " ".join(words).strip()
+        if name and name not in names:
+            names.append(name)
+    return names

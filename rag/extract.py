@@ -1,0 +1,234 @@
+"""Turn one document file (.txt, .md, .pdf, .html, .docx) into its text, a title and a date."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import CorpusError
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+
+DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
+
+_TITLE_MAX = 120
+_ISO_DATE = re.compile(r"\s*[\"']?(\d{4}-\d{2}-\d{2})(?!\d)")
+_DATELINE = re.compile(r"\A\ufeff?\s*dated?\s*:?\s*(\d{4}-\d{2}-\d{2})(?!\d)", re.IGNORECASE)
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_HTML_DROPPED = ["script", "style", "noscript", "template", "head"]
+_HTML_BLOCKS = ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article",
+                "header", "footer", "blockquote", "pre", "table"]
+_HTML_DATE_METAS = [{"name": "date"}, {"property": "article:published_time"}, {"name": "dcterms.date"},
+                    {"itemprop": "datePublished"}]
+# Private-use characters mark line breaks while BeautifulSoup flattens the page; a run of breaks
+# and spaces becomes one newline, so nesting depth and source indentation never add blank lines.
+_BREAK, _PARAGRAPH = "\ue000", "\ue001"
+_BREAK_RUN = re.compile(f"[ {_BREAK}{_PARAGRAPH}]*[{_BREAK}{_PARAGRAPH}][ {_BREAK}{_PARAGRAPH}]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What a document file holds, ready to chunk and cite.
+
+    Attributes:
+        text: The document's text; every citation offset indexes this string.
+        title: Never empty: falls back to the file name without its suffix.
+        date: ISO "YYYY-MM-DD" when the document states one, else None.
+        page_starts: PDFs only: offset in ``text`` where page 1, 2, ... start (the first is 0).
+    """
+
+    text: str
+    title: str
+    date: str | None
+    page_starts: tuple[int, ...] = ()
+
+
+class ExtractError(CorpusError):
+    """A document file cannot be turned into text; the message says why."""
+
+
+def extract(path: Path) -> Extracted:
+    """Read one document file, choosing the reader by its suffix (case-insensitive).
+
+    Returns:
+        For .txt and .md, ``text`` is exactly ``open(path, encoding="utf-8").read()``.
+
+    Raises:
+        ExtractError: The file is unreadable, empty, of an unsupported type, or not what its suffix says.
+    """
+    path = Path(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ExtractError(f"unsupported file type {path.suffix or '(no suffix)'}; rag reads {', '.join(DOCUMENT_SUFFIXES)}")
+    try:
+        return reader(path)
+    except OSError as err:
+        raise ExtractError(f"cannot read it ({err.strerror or err})") from err
+
+
+def page_of(page_starts: Sequence[int], offset: int) -> int | None:
+    """The 1-based page that holds ``offset``, or None for a document without pages."""
+    if not page_starts or offset < page_starts[0]:
+        return None
+    return bisect.bisect_right(page_starts, offset)
+
+
+def _extract_text(path: Path) -> Extracted:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ExtractError("not valid UTF-8 text") from None
+    if "\x00" in text:
+        raise ExtractError("binary content, not text")
+    _require_text(text)
+    front = _FRONT_MATTER.match(text)
+    fields = _front_matter_fields(front[1]) if front else {}
+    body = text[front.end():] if front else text
+    dateline = _DATELINE.match(body)
+    if dateline:  # "date 2026-01-30 Seoul said..." states the date; the title is what follows it
+        body = body[dateline.end():]
+    date = _iso_date(fields.get("date", "")) or (_iso_date(dateline[1]) if dateline else None)
+    lines = body.lstrip("\ufeff").splitlines()
+    headings = (m[1] for m in map(_HEADING.match, lines[:20]) if m and m[1].strip())
+    heading = next(headings, None) if path.suffix.lower() == ".md" else None
+    title = fields.get("title", "").strip("\"' ") or heading or _first_line(lines)
+    return Extracted(text, _title(title, path), date)
+
+
+def _front_matter_fields(block: str) -> dict[str, str]:
+    pairs = (line.split(":", 1) for line in block.splitlines() if ":" in line)
+    return {key.strip().lower(): value.strip() for key, value in pairs}
+
+
+def _extract_html(path: Path) -> Extracted:
+    from bs4 import BeautifulSoup
+    from bs4.dammit import EncodingDetector
+
+    data, bom_encoding = EncodingDetector.strip_byte_order_mark(path.read_bytes())
+    encoding = bom_encoding or EncodingDetector.find_declared_encoding(data, is_html=True) or "utf-8"
+    try:
+        markup = data.decode(encoding, errors="replace")
+    except LookupError:  # a charset name Python does not know
+        markup = data.decode("utf-8", errors="replace")
+    soup = BeautifulSoup(markup, "html.parser")
+    title_tag, h1 = soup.find("title"), soup.find("h1")
+    title = (title_tag and title_tag.get_text().strip()) or (h1 and h1.get_text()) or ""
+    date = next(filter(None, map(_iso_date, _html_date_candidates(soup))), None)
+    text = _html_text(soup)
+    _require_text(text)
+    return Extracted(text, _title(title, path), date)
+
+
+def _html_date_candidates(soup: BeautifulSoup) -> list[str]:
+    metas = (soup.find("meta", attrs=attrs) for attrs in _HTML_DATE_METAS)
+    times = soup.find_all("time", attrs={"datetime": True})
+    return [str(tag.get("content") or "") for tag in metas if tag] + [str(t["datetime"]) for t in times]
+
+
+def _html_text(soup: BeautifulSoup) -> str:
+    from bs4 import Comment
+
+    for tag in soup.find_all(_HTML_DROPPED):
+        tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()  # else the <pre> rewrite below would turn a comment in it into text
+    for pre in soup.find_all("pre"):  # inside <pre> a newline is a line break, elsewhere a space
+        for node in pre.find_all(string=True):
+            node.replace_with(node.replace("\n", _BREAK))
+    for br in soup.find_all("br"):
+        br.replace_with(_BREAK)
+    for cell in soup.find_all(["td", "th"]):  # cells of a row stay apart: "Oslo 3" not "Oslo3"
+        cell.insert_after(" ")
+    for tag in soup.find_all(_HTML_BLOCKS):
+        mark = _BREAK if tag.name in ("li", "tr") else _PARAGRAPH
+        tag.insert_before(mark)
+        tag.insert_after(mark)
+    flat = re.sub(r"\s+", " ", soup.get_text())
+    text = _BREAK_RUN.sub(lambda m: "\n\n" if _PARAGRAPH in m[0] else "\n", flat)
+    return text.strip()
+
+
+def _extract_pdf(path: Path) -> Extracted:
+    from pypdf import PdfReader
+
+    data = path.read_bytes()
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ValueError("it needs a password")
+        pages = [page.extract_text().rstrip() for page in reader.pages]
+        info = reader.metadata or {}
+        meta_title, created = str(info.get("/Title") or ""), str(info.get("/CreationDate") or "")
+    except Exception as err:  # pypdf raises many kinds of error (KeyError, ValueError...) on damaged files
+        raise ExtractError(f"not a readable PDF ({err})") from err
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise ExtractError("no text could be extracted (a scanned PDF?)")
+    starts, offset = [], 0
+    for page in pages:
+        starts.append(offset)
+        offset += len(page) + 2
+    stamp = re.match(r"(?:D:)?(\d{4})(\d{2})(\d{2})", created)
+    date = _iso_date("-".join(stamp.groups())) if stamp else None
+    title = meta_title.strip() or _first_line(text.splitlines())
+    return Extracted(text, _title(title, path), date, tuple(starts))
+
+
+def _extract_docx(path: Path) -> Extracted:
+    import docx
+
+    data = path.read_bytes()
+    try:
+        document = docx.Document(io.BytesIO(data))
+        paragraphs = [(p.text, (p.style.name if p.style else "") or "") for p in document.paragraphs]
+        rows = [" | ".join(cell.text for cell in row.cells) for table in document.tables for row in table.rows]
+        meta_title, created = document.core_properties.title or "", document.core_properties.created
+    except Exception as err:  # python-docx lets zipfile and lxml errors (BadZipFile, KeyError...) through
+        raise ExtractError(f"not a readable DOCX ({err})") from err
+    text = "\n".join([p for p, _ in paragraphs] + rows)
+    _require_text(text)
+    styled = (p for p, style in paragraphs if p.strip() and style.startswith(("Heading", "Title")))
+    title = meta_title.strip() or next(styled, None) or _first_line(text.splitlines())
+    date = created.date().isoformat() if isinstance(created, dt.datetime) else None
+    return Extracted(text, _title(title, path), date)
+
+
+def _require_text(text: str) -> None:
+    if not text.strip():
+        raise ExtractError("empty document")
+
+
+def _iso_date(value: str) -> str | None:
+    match = _ISO_DATE.match(value)
+    try:
+        return dt.date.fromisoformat(match[1]).isoformat() if match else None
+    except ValueError:  # 2026-02-30 looks like a date but is none
+        return None
+
+
+def _first_line(lines: Sequence[str]) -> str:
+    return next((line for line in lines if line.strip()), "")
+
+
+def _title(candidate: str, path: Path) -> str:
+    title = " ".join(candidate.replace("\ufeff", " ").split())
+    if len(title) > _TITLE_MAX:  # cut at a word boundary so the title never ends in half a word
+        head = title[:_TITLE_MAX]
+        head = head.rsplit(" ", 1)[0] if " " in head else head[:-1]
+        title = head.rstrip(" ,;:") + "…"
+    return title or path.stem or path.name
+
+
+_READERS: dict[str, Callable[[Path], Extracted]] = {
+    ".txt": _extract_text, ".md": _extract_text, ".pdf": _extract_pdf,
+    ".html": _extract_html, ".htm": _extract_html, ".docx": _extract_docx,
+}
