@@ -3,9 +3,9 @@
 A follow-up is read with the previous turn's subject written in for its pronoun, and that rewritten
 question is what retrieval and the reader see; the answer says how the question was taken
 (``Answer.interpreted_as``). This is a rule, not a language model: it resolves he/she/him/her/his
-and they/them/their to the people or things named in the previous question (or to the person who
-answered a "Who…" question), and "there" to the place that answered a "Where…" question. Anything
-else is asked as written.
+to the name that answered a "Who…" or "Which…" question (else the first name in it), they/them/
+their to the names in the previous question, and "there" to the place that answered a "Where…"
+question. Anything else is asked as written.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ class Conversation:
 
     Example:
         >>> chat = Conversation(Pipeline.from_folder("seeds"))
-        >>> chat.ask("Which defense minister did Ahn Gyu-back meet in Tokyo?")
-        >>> chat.ask("When did he arrive in Japan?").interpreted_as
-        'When did Ahn Gyu-back arrive in Japan?'
+        >>> chat.ask("Which Japanese prime minister announced his resignation?")
+        >>> chat.ask("On which day did he resign?").interpreted_as
+        'On which day did Shigeru Ishiba resign?'
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -73,7 +73,9 @@ def resolve_follow_up(question: str, previous: Turn) -> str:
     names = _names(previous.interpreted)
     answered = previous.answer.text
     asked = previous.interpreted.strip().lower()
-    person = answered if answered and asked.startswith("who") else (names[0] if names else None)
+    # "Who…?" and "Which…?" questions answered with a name are about that person.
+    named = bool(answered) and answered[:1].isupper() and asked.startswith(("who", "which"))
+    person = answered if named else (names[0] if names else None)
     place = answered if answered and asked.startswith("where") else None
 
     def replace(match: re.Match[str]) -> str:

@@ -1,4 +1,4 @@
-"""Read a folder of documents: every .txt and .md file under it, recursively, in sorted order."""
+"""Read a folder of documents: every .txt, .md, .pdf, .html and .docx file under it, recursively, in sorted order."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ import unicodedata
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
 from rag.types import Document
 
 log = logging.getLogger(__name__)
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
+# What the web chat accepts as uploads: plain text, whose bytes are checked before anything is written.
+UPLOAD_SUFFIXES = (".txt", ".md")
 
 
 def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) -> list[Document]:
     """Load every readable document under a folder.
 
-    A file that is not valid UTF-8 text, or is empty, is skipped with a warning naming it.
+    A document's text is the file's text (.txt, .md: exactly what ``open(path, encoding="utf-8").read()``
+    returns) or the text extracted from it (.pdf, .html, .docx). A file that cannot be read or
+    parsed, or holds no text, is skipped with a warning naming it; the rest is loaded.
 
     Args:
         id_prefix: Put before every id (uploaded documents get "uploads/").
@@ -38,9 +42,9 @@ def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) ->
     documents = []
     for path in _document_paths(folder):
         doc_id = id_prefix + path.relative_to(folder).as_posix()
-        text = _read_text(path, doc_id)
-        if text is not None:
-            documents.append(Document(doc_id=doc_id, text=text, content_hash=content_hash(text)))
+        document = _load(path, doc_id)
+        if document is not None:
+            documents.append(document)
     if not documents and not allow_empty:
         raise CorpusError(f"corpus folder {folder} holds no readable .txt or .md document")
     return documents
@@ -58,10 +62,10 @@ def read_document(folder: Path, relative_id: str, doc_id: str | None = None) -> 
     inside = path.is_relative_to(root) and not any(p.startswith(".") for p in path.relative_to(root).parts)
     if not inside or path.suffix.lower() not in DOCUMENT_SUFFIXES or not path.is_file():
         raise CorpusError(f"no document {doc_id!r} in {folder}")
-    text = _read_text(path, doc_id)
-    if text is None:
-        raise CorpusError(f"document {doc_id!r} in {folder} is not readable text (see the warning above)")
-    return Document(doc_id=doc_id, text=text, content_hash=content_hash(text))
+    try:
+        return _document(path, doc_id)
+    except ExtractError as err:
+        raise CorpusError(f"document {doc_id!r} in {folder} cannot be read: {err}") from None
 
 
 def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
@@ -109,7 +113,7 @@ def _check_file_name(name: str) -> None:
     )
     if not plain:
         raise CorpusError(f"refused file name {name!r}: use a plain file name such as notes.md, without folders")
-    if Path(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+    if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
         raise CorpusError(f"{name} is not a .txt or .md file")
 
 
@@ -124,20 +128,21 @@ def _document_paths(folder: Path) -> list[Path]:
     return sorted(visible, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _read_text(path: Path, doc_id: str) -> str | None:
+def _load(path: Path, doc_id: str) -> Document | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        log.warning("skipping %s: not valid UTF-8 text", doc_id)
+        return _document(path, doc_id)
+    except ExtractError as err:
+        log.warning("skipping %s: %s", doc_id, err)
         return None
-    except OSError as err:
-        log.warning("skipping %s: cannot read it (%s)", doc_id, err.strerror or err)
-        return None
-    if "\x00" in text:
-        log.warning("skipping %s: binary content, not text", doc_id)
-        return None
-    if not text.strip():
-        log.warning("skipping %s: empty document", doc_id)
-        return None
-    return text
+
+
+def _document(path: Path, doc_id: str) -> Document:
+    extracted = extract(path)
+    return Document(
+        doc_id=doc_id,
+        text=extracted.text,
+        content_hash=content_hash(extracted.text),
+        title=extracted.title,
+        date=extracted.date,
+        page_starts=extracted.page_starts,
+    )

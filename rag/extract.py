@@ -5,8 +5,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import io
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,8 +27,8 @@ _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _HTML_DROPPED = ["script", "style", "noscript", "template", "head"]
 _HTML_BLOCKS = ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article",
                 "header", "footer", "blockquote", "pre", "table"]
-_HTML_DATE_METAS = [{"name": "date"}, {"property": "article:published_time"}, {"name": "dcterms.date"},
-                    {"itemprop": "datePublished"}]
+_HTML_DATE_METAS = [("name", "date"), ("property", "article:published_time"), ("name", "dcterms.date"),
+                    ("itemprop", "datePublished")]
 # Private-use characters mark line breaks while BeautifulSoup flattens the page; a run of breaks
 # and spaces becomes one newline, so nesting depth and source indentation never add blank lines.
 _BREAK, _PARAGRAPH = "\ue000", "\ue001"
@@ -67,7 +68,8 @@ def extract(path: Path) -> Extracted:
     path = Path(path)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise ExtractError(f"unsupported file type {path.suffix or '(no suffix)'}; rag reads {', '.join(DOCUMENT_SUFFIXES)}")
+        kind = path.suffix or "(no suffix)"
+        raise ExtractError(f"unsupported file type {kind}; rag reads {', '.join(DOCUMENT_SUFFIXES)}")
     try:
         return reader(path)
     except OSError as err:
@@ -129,7 +131,7 @@ def _extract_html(path: Path) -> Extracted:
 
 
 def _html_date_candidates(soup: BeautifulSoup) -> list[str]:
-    metas = (soup.find("meta", attrs=attrs) for attrs in _HTML_DATE_METAS)
+    metas = (soup.find("meta", attrs={key: value}) for key, value in _HTML_DATE_METAS)
     times = soup.find_all("time", attrs={"datetime": True})
     return [str(tag.get("content") or "") for tag in metas if tag] + [str(t["datetime"]) for t in times]
 
@@ -160,13 +162,15 @@ def _html_text(soup: BeautifulSoup) -> str:
 def _extract_pdf(path: Path) -> Extracted:
     from pypdf import PdfReader
 
+    # pypdf logs its own warnings about damaged files; rag names each skipped file once, itself.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     data = path.read_bytes()
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ValueError("it needs a password")
         pages = [page.extract_text().rstrip() for page in reader.pages]
-        info = reader.metadata or {}
+        info: Mapping[str, object] = reader.metadata or {}
         meta_title, created = str(info.get("/Title") or ""), str(info.get("/CreationDate") or "")
     except Exception as err:  # pypdf raises many kinds of error (KeyError, ValueError...) on damaged files
         raise ExtractError(f"not a readable PDF ({err})") from err

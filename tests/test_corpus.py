@@ -134,7 +134,7 @@ def test_a_hidden_parent_of_the_corpus_folder_does_not_hide_it(tmp_path: Path) -
     assert [d.doc_id for d in load_corpus(corpus)] == ["a.txt"]
 
 
-def test_other_suffixes_are_ignored(tmp_path: Path) -> None:
+def test_other_suffixes_are_ignored_and_a_corrupt_pdf_is_skipped(tmp_path: Path, caplog) -> None:
     write(tmp_path, "report.pdf", b"%PDF-1.7 binary")
     write(tmp_path, "table.csv", "a,b\n1,2\n")
     write(tmp_path, "notes.txt.bak", "Backup.")
@@ -146,7 +146,9 @@ def test_other_suffixes_are_ignored(tmp_path: Path) -> None:
 
     documents = load_corpus(tmp_path)
 
-    assert [d.doc_id for d in documents] == ["UPPER.TXT", "folder.txt/inner.md", "notes.md"]
+    assert [d.doc_id for d in documents] == ["UPPER.TXT", "folder.txt/inner.md", "notes.md", "page.html"]
+    assert documents[-1].text == "Hi."
+    assert "skipping report.pdf: not a readable PDF" in caplog.text
 
 
 def test_missing_folder_raises_corpus_error_naming_it(tmp_path: Path) -> None:

@@ -245,7 +245,9 @@ def test_datelines(tmp_path: Path, dateline: str) -> None:
     assert (doc.date, doc.title) == ("2025-02-03", "Headline here")
 
 
-@pytest.mark.parametrize("text", ["date 2025-02-30 Leap trouble", "---\ndate: 2025-13-01\n---\nLeap trouble", "Leap trouble 2025-01-01"])
+@pytest.mark.parametrize(
+    "text", ["date 2025-02-30 Leap trouble", "---\ndate: 2025-13-01\n---\nLeap trouble", "Leap trouble 2025-01-01"]
+)
 def test_invalid_or_misplaced_dates_are_none(tmp_path: Path, text: str) -> None:
     doc = extract(write(tmp_path / "d.md", text))
     assert doc.date is None

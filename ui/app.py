@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from rag.config import RETRIEVAL_MODES
+from rag.conversation import Conversation
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.types import Answer
@@ -47,6 +48,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
     config = pipeline.config
     with gr.Blocks(title="rag — cited answers from your documents", analytics_enabled=False) as app:
         last_answer = gr.State(None)
+        turns = gr.State([])  # this browser session's conversation, for follow-up questions
         gr.Markdown(
             f"## rag — cited answers from your documents\n"
             f"Answers are exact quotes from the documents in {render.escape_markdown(config.corpus_dir.name or str(config.corpus_dir))}, "
@@ -114,20 +116,23 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
             elem_id="passages",
         )
 
-        ask_inputs = [question, chat, top_k, retrieval, threshold]
-        ask_outputs = [chat, question, passages, last_answer, citation_picker, evidence, document_view]
+        ask_inputs = [question, chat, top_k, retrieval, threshold, turns]
+        ask_outputs = [chat, question, passages, last_answer, citation_picker, evidence, document_view, turns]
 
-        def respond(text: str, history: list[dict[str, Any]], k: float, mode: str, min_conf: float):
+        def respond(text: str, history: list[dict[str, Any]], k: float, mode: str, min_conf: float, past: list):
             history = list(history or [])
             text = (text or "").strip()
             if not text:
                 raise gr.Error("Type a question first.")
             history.append({"role": "user", "content": render.escape_markdown(text)})
+            conversation = Conversation(pipeline)
+            conversation.turns = list(past or [])
             try:
-                answer = pipeline.ask(text, int(k), retrieval=mode, min_confidence=float(min_conf))
+                answer = conversation.ask(text, int(k), retrieval=mode, min_confidence=float(min_conf))
             except RagError as err:
                 history.append({"role": "assistant", "content": render.escape_markdown(f"Sorry: {err}")})
-                return history, "", None, None, gr.update(choices=[], value=None), None, gr.update(visible=False)
+                return (history, "", None, None, gr.update(choices=[], value=None), None, gr.update(visible=False),
+                        past)
             history.extend(render.answer_messages(answer, float(min_conf)))
             labels = render.citation_labels(answer)
             return (
@@ -138,7 +143,10 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                 gr.update(choices=labels, value=labels[0] if labels else None),
                 render.highlighted_passage(answer.citations[0]) if answer.citations else None,
                 gr.update(value=None, visible=False),
+                conversation.turns[-5:],  # follow-ups look back one turn; keep a few
             )
+
+        chat.clear(lambda: [], None, turns, api_visibility="private")
 
         for trigger in (question.submit, send.click):
             trigger(respond, ask_inputs, ask_outputs, concurrency_id=_PIPELINE_QUEUE, api_visibility="private")

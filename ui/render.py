@@ -43,6 +43,14 @@ def answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any
     the second message (titled, so the chat shows it folded) lists the citations' passages.
     Abstaining says so plainly and lists the passages that came closest.
     """
+    taken_as = f"*Taken as:* {escape_markdown(answer.interpreted_as)}\n\n" if answer.interpreted_as else ""
+    messages = _answer_messages(answer, min_confidence)
+    if taken_as:
+        messages[0] = {**messages[0], "content": taken_as + messages[0]["content"]}
+    return messages
+
+
+def _answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any]]:
     if answer.abstained:
         text = (
             f"**The documents don't say.** The best candidate had confidence {answer.confidence:.2f}, "
@@ -61,13 +69,22 @@ def answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any
     numbers = "".join(f"[{n}]" for n in range(1, len(answer.citations) + 1))
     passages = answer.to_json()["supporting_passages"]
     found_in = f"found in {passages} passage{'s' if passages != 1 else ''}"
+    source = " · ".join(escape_markdown(v) for v in (best.title and _short(best.title), best.date) if v)
     statement = (
         f"**{escape_markdown(answer.text or '')}**\n\n"
         f"“{_sentence_with_span(best)}” {numbers}\n\n"
-        f"Confidence {answer.confidence:.2f} · {found_in}"
+        + (f"Source: {source}\n\n" if source else "")
+        + f"Confidence {answer.confidence:.2f} · {found_in}"
     )
+    if answer.alternatives:
+        versions = [f"“{escape_markdown(answer.text or '')}” ({escape_markdown(_sources(answer.citations))})"]
+        versions += [f"“{escape_markdown(a.text)}” ({escape_markdown(_sources(a.citations))}, confidence {a.confidence:.2f})"
+                     for a in answer.alternatives]
+        statement += "\n\n**The sources disagree:** " + "; ".join(versions) + "."
+        if answer.chosen_because:
+            statement += f" Chosen: “{escape_markdown(answer.text or '')}”, because {escape_markdown(answer.chosen_because)}."
     listing = "\n\n".join(
-        f"**[{n}]** {escape_markdown(c.doc_id)}, characters {c.start}–{c.end}  \n{_passage_with_span(c)}"
+        f"**[{n}]** {escape_markdown(c.doc_id + _where(c))}, characters {c.start}–{c.end}  \n{_passage_with_span(c)}"
         for n, c in enumerate(answer.citations, start=1)
     )
     return [
@@ -78,7 +95,22 @@ def answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any
 
 def citation_labels(answer: Answer) -> list[str]:
     """One label per citation for the evidence picker: "[1] doc_id, characters 85–90"."""
-    return [f"[{n}] {c.doc_id}, characters {c.start}–{c.end}" for n, c in enumerate(answer.citations, start=1)]
+    return [f"[{n}] {c.doc_id}{_where(c)}, characters {c.start}–{c.end}" for n, c in enumerate(answer.citations, start=1)]
+
+
+def _where(citation: Citation) -> str:
+    """" — title (date, p. 3)" as far as the document states them."""
+    details = ", ".join(v for v in (citation.date, f"p. {citation.page}" if citation.page else None) if v)
+    title = f" — {_short(citation.title)}" if citation.title else ""
+    return title + (f" ({details})" if details else "")
+
+
+def _short(title: str, width: int = 60) -> str:
+    return title if len(title) <= width else title[: width - 1].rstrip() + "…"
+
+
+def _sources(citations: tuple[Citation, ...]) -> str:
+    return ", ".join(dict.fromkeys(f"{c.doc_id}, {c.date}" if c.date else c.doc_id for c in citations))
 
 
 def highlighted_passage(citation: Citation) -> list[tuple[str, str | None]]:
