@@ -341,9 +341,15 @@ def _citation_lines(citations, indent: str = "  ") -> list[str]:  # noqa: ANN001
         before = c.passage.text[: c.start - c.passage.start]
         after = c.passage.text[c.end - c.passage.start :]
         context = f"{_snippet(before, tail=True)}«{c.quote}»{_snippet(after)}"
-        where = " · ".join(v for v in (c.date, f"p. {c.page}" if c.page else None) if v)
+        where = " · ".join(v for v in (_short(c.title), c.date, f"p. {c.page}" if c.page else None) if v)
         lines.append(f"{indent}[{n}] {c.doc_id}{f' ({where})' if where else ''} [{c.start}:{c.end}] {context}")
     return lines
+
+
+def _short(title: str | None, width: int = 48) -> str | None:
+    if not title:
+        return None
+    return f"“{title}”" if len(title) <= width else f"“{title[: width - 1].rstrip()}…”"
 
 
 def _snippet(text: str, tail: bool = False, width: int = 80) -> str:

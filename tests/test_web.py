@@ -324,3 +324,17 @@ def test_twenty_concurrent_requests_each_get_their_own_answer(server, core_quest
         or (r["answer"] and normalize_answer(r["answer"]) in {normalize_answer(a) for a in q["answers"]})
     ]
     assert len(right) >= 16  # 12 of 14 answerable right and all 6 outside abstain on the core set
+
+
+def test_follow_up_question_shows_how_it_was_taken(page):
+    _ask(page, "Which Japanese prime minister announced his resignation?")
+    assert "Shigeru Ishiba" in _all_bot_text(page)
+    _ask(page, "On which day did he resign?")
+    last = _text(page.locator("#chat [data-testid='bot']").nth(-2).inner_text())  # the answer, before its citations
+    assert "Taken as: On which day did Shigeru Ishiba resign?" in last and "Sunday" in last
+
+
+def test_disagreeing_sources_are_shown_with_dates(page):
+    _ask(page, "Which Japanese defense minister visited Seoul in September 2025?")
+    text = _all_bot_text(page)
+    assert "The sources disagree:" in text and "Koizumi Shinjiro" in text and "2026-01-30" in text
