@@ -50,6 +50,8 @@ class Config:
     # with "uploads/"). "" means a folder beside the index: <index_dir>-uploads.
     uploads_dir: str = ""
     max_upload_bytes: int = 10_000_000
+    # A corpus file larger than this is skipped with a warning (a log or a dump, not a document).
+    max_document_bytes: int = 10_000_000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -61,7 +63,7 @@ class Config:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
             raise ConfigError("chunk_overlap must be at least 0 and less than half of chunk_chars")
-        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "max_upload_bytes"):
+        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "max_upload_bytes", "max_document_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.min_confidence <= 1.0:

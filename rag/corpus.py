@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 UPLOAD_SUFFIXES = (".txt", ".md")
 
 
-def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) -> list[Document]:
+def load_corpus(
+    folder: Path, id_prefix: str = "", allow_empty: bool = False, max_bytes: int | None = None
+) -> list[Document]:
     """Load every readable document under a folder.
 
     A document's text is the file's text (.txt, .md: exactly what ``open(path, encoding="utf-8").read()``
@@ -29,6 +31,7 @@ def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) ->
     Args:
         id_prefix: Put before every id (uploaded documents get "uploads/").
         allow_empty: Return [] for a folder with no readable document instead of raising.
+        max_bytes: Skip (with a warning) files larger than this.
 
     Returns:
         Documents sorted by id; a document's id is ``id_prefix`` + its path relative to ``folder`` with "/".
@@ -42,7 +45,7 @@ def load_corpus(folder: Path, id_prefix: str = "", allow_empty: bool = False) ->
     documents = []
     for path in _document_paths(folder):
         doc_id = id_prefix + path.relative_to(folder).as_posix()
-        document = _load(path, doc_id)
+        document = _load(path, doc_id, max_bytes)
         if document is not None:
             documents.append(document)
     if not documents and not allow_empty:
@@ -128,12 +131,18 @@ def _document_paths(folder: Path) -> list[Path]:
     return sorted(visible, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _load(path: Path, doc_id: str) -> Document | None:
+def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | None:
     try:
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            log.warning("skipping %s: %s bytes, over the %s-byte limit (max_document_bytes)", doc_id,
+                        f"{size:,}", f"{max_bytes:,}")
+            return None
         return _document(path, doc_id)
     except ExtractError as err:
         log.warning("skipping %s: %s", doc_id, err)
-        return None
+    except OSError as err:  # vanished or unreadable between listing and reading
+        log.warning("skipping %s: cannot read it (%s)", doc_id, err.strerror or err)
+    return None
 
 
 def _document(path: Path, doc_id: str) -> Document:

@@ -33,6 +33,10 @@ class StaleIndexError(IndexFolderError):
     """The index was built with another embedder or other chunker settings."""
 
 
+class IndexBusyError(IndexFolderError):
+    """Another process is writing the index right now."""
+
+
 class ModelMissingError(RagError):
     """A model is not on this machine (and rag never downloads one)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from functools import cached_property
@@ -149,10 +150,11 @@ class Pipeline:
         return self.index()
 
     def _documents(self) -> list[Document]:
-        documents = load_corpus(self.config.corpus_dir)
+        limit = self.config.max_document_bytes
+        documents = load_corpus(self.config.corpus_dir, max_bytes=limit)
         uploads = self.config.uploads_folder
         if uploads.is_dir():
-            uploaded = load_corpus(uploads, id_prefix=UPLOADS_PREFIX, allow_empty=True)
+            uploaded = load_corpus(uploads, id_prefix=UPLOADS_PREFIX, allow_empty=True, max_bytes=limit)
             clash = {d.doc_id for d in documents} & {d.doc_id for d in uploaded}
             if clash:
                 raise CorpusError(
@@ -183,10 +185,14 @@ class Pipeline:
             return index
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _check_question(question: str) -> str:
     if not isinstance(question, str):
         raise QuestionError(f"a question must be text, not {type(question).__name__}")
-    question = question.strip()
+    # Control characters (pasted terminal output, NULs) carry no meaning; read them as spaces.
+    question = " ".join(_CONTROL.sub(" ", question).split())
     if not question:
         raise QuestionError("the question is empty; ask something, e.g. rag ask \"Where did the ministers meet?\"")
     if len(question) > MAX_QUESTION_CHARS:

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _TOP_TOKENS = 20
 
 
+MAX_QUESTION_TOKENS = 64
+
+
 class ExtractiveReader:
     """Reads passages with a transformers QA model (``AutoModelForQuestionAnswering``).
 
@@ -78,9 +81,22 @@ class ExtractiveReader:
         """
         return self.read_many([(question, chunks)])[0]
 
+    def _clip(self, question: str) -> str:
+        """The question cut to its first MAX_QUESTION_TOKENS tokens, so a window keeps room for the passage.
+
+        Without this a question longer than the window leaves no room for the passage and the
+        tokenizer fails; SQuAD readers are trained with questions of at most 64 tokens.
+        """
+        encoding = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoding["offset_mapping"]
+        if len(offsets) <= MAX_QUESTION_TOKENS:
+            return question
+        return question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
+
     def read_many(self, requests: Sequence[tuple[str, Sequence[Chunk]]]) -> list[list[Span]]:
         """:meth:`read` for several questions at once (each with its own passages), in one batch."""
-        pairs = [(owner, question, c) for owner, (question, chunks) in enumerate(requests) for c in chunks]
+        clipped = [self._clip(question) for question, _ in requests]
+        pairs = [(owner, clipped[owner], c) for owner, (_, chunks) in enumerate(requests) for c in chunks]
         results: list[dict[tuple[str, int, int], Span]] = [{} for _ in requests]
         if not pairs:
             return [[] for _ in requests]

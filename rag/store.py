@@ -17,6 +17,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +29,7 @@ import numpy as np
 from rag.chunker import chunk
 from rag.config import Config
 from rag.embedder import Embedder
-from rag.errors import CorruptIndexError, IndexFolderError, NotAnIndexError, StaleIndexError
+from rag.errors import CorruptIndexError, IndexBusyError, IndexFolderError, NotAnIndexError, StaleIndexError
 from rag.index import Bm25Index, DenseIndex
 from rag.types import Chunk, Document, DocumentInfo
 
@@ -37,6 +39,7 @@ FORMAT_VERSION = 2  # 2: the manifest keeps each document's title, date and page
 MARKER = ".rag-index"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,8 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
     try:
         if previous is None:
             _claim_folder(index_dir)
-        return _build(config, documents, embedder, previous)
+        with _exclusive(index_dir):
+            return _build(config, documents, embedder, previous)
     except OSError as err:
         raise IndexFolderError(f"cannot write the index in {index_dir}: {err.strerror or err}") from err
 
@@ -237,6 +241,38 @@ def _refuse_foreign_folder(index_dir: Path) -> None:
             f"{index_dir} is not empty and is not a rag index; rag will not write into it. "
             "Pass --index with a new or empty folder"
         )
+
+
+@contextmanager
+def _exclusive(index_dir: Path) -> Iterator[None]:
+    """Hold the index folder's write lock; a second writer is refused at once, with a message.
+
+    The lock is an OS file lock (released even if the holder is killed), not the file's existence.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; concurrent writers are the user's to avoid
+        yield
+        return
+    with open(index_dir / LOCK, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexBusyError(
+                f"the index in {index_dir} is being updated by {holder}; wait for it to finish, then run rag index again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"rag (pid {os.getpid()})\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _claim_folder(index_dir: Path) -> None:
