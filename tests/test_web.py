@@ -43,6 +43,16 @@ MARKUP_ARTICLE = (
 )
 
 
+server_pids: dict[str, int] = {}  # url -> pid of its `rag serve`, for the memory and binding checks
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,6 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 process.kill()
                 pytest.fail(f"rag serve did not answer within 240 s:\n{(root / 'serve.log').read_text()}")
             time.sleep(0.5)
+    server_pids[url] = process.pid
     yield url, uploads
     process.terminate()
     try:
@@ -301,7 +312,7 @@ def test_api_answers_like_the_cli(server, seeds_pipeline):
     assert strict["abstained"] is True and len(strict["passages"]) == 2
 
 
-def test_twenty_concurrent_requests_each_get_their_own_answer(server, core_questions):
+def test_concurrent_requests_each_get_their_own_answer(server, core_questions):
     from gradio_client import Client
 
     url, _ = server
@@ -318,6 +329,12 @@ def test_twenty_concurrent_requests_each_get_their_own_answer(server, core_quest
     for q, result in zip(questions, results):
         assert result["question"] == q["question"]
         assert result["answer"] == serial[q["question"]]
+    # 50 at once (the 20 questions, some several times), in shuffled order: no error, each its own answer.
+    fifty = [questions[(i * 7) % 20]["question"] for i in range(50)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(ask, fifty))
+    assert [a["question"] for a in answers] == fifty
+    assert [a["answer"] for a in answers] == [serial[q] for q in fifty]
     right = [
         q for q, r in zip(questions, results)
         if (r["answer"] is None and not q["answers"])
@@ -338,3 +355,33 @@ def test_disagreeing_sources_are_shown_with_dates(page):
     _ask(page, "Which Japanese defense minister visited Seoul in September 2025?")
     text = _all_bot_text(page)
     assert "The sources disagree:" in text and "Koizumi Shinjiro" in text and "2026-01-30" in text
+
+
+def test_server_listens_on_loopback_only(server):
+    url, _ = server
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                listening.append(local.rsplit(":", 1)[0])
+    assert listening == ["0100007F"]  # 127.0.0.1, and nothing else
+
+
+def test_memory_stays_flat_over_500_requests(server):
+    from gradio_client import Client
+
+    url, _ = server
+    pid = server_pids[url]
+    client = Client(url, verbose=False)
+    questions = ["Where did Ahn Gyu-back and Gen Nakatani meet?", "How many sailors were killed in the sinking of the Cheonan?",
+                 "What is the name of the South Korean Air Force aerobatic team?", "What is the capital of France?"]
+    for i in range(50):  # warm-up: caches, allocator arenas, Gradio's queue
+        client.predict(questions[i % 4], 1, "hybrid", 0.15, api_name="/ask")
+    before = _rss_kb(pid)
+    for i in range(500):
+        client.predict(questions[i % 4], 1, "hybrid", 0.15, api_name="/ask")
+    after = _rss_kb(pid)
+    print(f"server RSS {before / 1024:.0f} MiB after warm-up, {after / 1024:.0f} MiB after 500 requests")
+    assert after < before * 1.10, (before, after)

@@ -25,12 +25,13 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open
     """
     # Before gradio is imported: no telemetry, no version check over the network.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    chosen = _choose_port(host, port)
+    auth = auth_from_env()
     if not _is_loopback(host):
         log.warning(
-            "serving on %s: anyone who can reach this machine can ask questions and upload documents; "
-            "see the README (Serving beyond this machine) for how to protect it", host,
+            "serving on %s: anyone who can reach this machine can %s; see the README (Serving beyond this machine)",
+            host, "log in with the RAG_SERVE_AUTH password" if auth else "ask questions and upload documents",
         )
+    chosen = _choose_port(host, port)
     pipeline = Pipeline(config)
     log.info("indexing %s (first start embeds every document)…", config.corpus_dir)
     report = pipeline.index()
@@ -43,7 +44,22 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open
     app = build_app(pipeline)
     app.queue(default_concurrency_limit=1)
     log.info("serving the chat on http://%s:%d (Ctrl+C stops it)", host, chosen)
-    app.launch(server_name=host, server_port=chosen, inbrowser=open_browser, quiet=True, **launch_options(pipeline))
+    app.launch(server_name=host, server_port=chosen, inbrowser=open_browser, quiet=True, auth=auth, **launch_options(pipeline))
+
+
+def auth_from_env() -> tuple[str, str] | None:
+    """``RAG_SERVE_AUTH=user:password`` turns on Gradio's login page (kept out of argv and shell history).
+
+    Raises:
+        ConfigError: The variable is set but not ``user:password``.
+    """
+    value = os.environ.get("RAG_SERVE_AUTH", "")
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not (sep and user and password):
+        raise ConfigError("RAG_SERVE_AUTH must be user:password")
+    return user, password
 
 
 def _choose_port(host: str, port: int | None) -> int:
