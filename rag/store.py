@@ -31,6 +31,7 @@ from rag.config import Config
 from rag.embedder import Embedder
 from rag.errors import CorruptIndexError, IndexBusyError, IndexFolderError, NotAnIndexError, StaleIndexError
 from rag.index import Bm25Index, DenseIndex
+from rag.model_paths import embedder_location
 from rag.types import Chunk, Document, DocumentInfo
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class IndexStatus:
 
 
 def index_status(config: Config, documents: list[Document]) -> IndexStatus:
-    """Read the current build's manifest (no model, no vectors) and compare it with ``documents``.
+    """Check the current build (no model is loaded) and compare its manifest with ``documents``.
 
     Raises:
         NotAnIndexError, StaleIndexError, CorruptIndexError: The folder is not a usable index.
@@ -171,7 +172,10 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
     pointer = index_dir / POINTER
     if not pointer.is_file():
         return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents))
-    manifest = _read_manifest(index_dir / pointer.read_text(encoding="utf-8").strip(), config)
+    build = index_dir / pointer.read_text(encoding="utf-8").strip()
+    manifest = _read_manifest(build, config)
+    _check_compatible(manifest, config, embedder_location(config.embed_model)[0])
+    _read_build(build, manifest, config)  # damaged parts are an error here too, not a status line
     now = {d.doc_id: d.content_hash for d in documents}
     return IndexStatus(
         str(index_dir), True, manifest.embed_model, len(manifest.documents), manifest.passages, manifest.built_at,

@@ -145,3 +145,49 @@ def test_kill_9_during_rag_index_leaves_the_previous_index_and_a_rerun_completes
     status = Pipeline(Config(corpus_dir=corpus, index_dir=index)).status()
     assert status.up_to_date and status.documents == 155
     assert len(list(index.glob("build-*"))) == 1  # the killed run's half-written build was cleaned up
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _break_faiss(build: Path) -> None:
+    data = (build / "dense.faiss").read_bytes()
+    (build / "dense.faiss").write_bytes(data[: len(data) // 2])
+
+
+def _edit_manifest(build: Path) -> None:
+    (build / "manifest.json").write_text('{"format_version": 2, "embed_model": ', encoding="utf-8")
+
+
+def _other_embedder(build: Path) -> None:
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    manifest["embed_model"] = "some/other-model"
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _missing_passages(build: Path) -> None:
+    (build / "passages.jsonl").unlink()
+
+
+def _newer_format(build: Path) -> None:
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 99
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", [_break_faiss, _edit_manifest, _other_embedder, _missing_passages, _newer_format])
+def test_a_bad_index_is_one_line_naming_the_fix_and_is_left_alone(tmp_path: Path, shared_models, capsys, damage) -> None:
+    index = tmp_path / "idx"
+    common = ["--corpus", str(SEEDS), "--index", str(index)]
+    assert cli.main(["index", "-q", *common]) == 0
+    damage(index / (index / "CURRENT").read_text(encoding="utf-8").strip())
+    before = _snapshot(index)
+    capsys.readouterr()
+    for command in (["ask", "Where did they meet?"], ["index"], ["search", "Seoul"], ["status"]):
+        code = cli.main([*command, "-q", *common])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "rag index --rebuild" in err[0], (command, err)
+    assert _snapshot(index) == before  # nothing overwritten, nothing rebuilt
+    assert cli.main(["index", "--rebuild", "-q", *common]) == 0  # ...until asked
+    assert cli.main(["ask", "Where did Ahn Gyu-back and Gen Nakatani meet?", "-q", *common]) == 0
