@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from eval.runner import RECALL_KS, EvalResult, Scored, to_json
+from eval.runner import RECALL_KS, EvalResult, Scored, summary_rows, to_json
 from eval.tuning import Tuning
 
 WORST_SHOWN = 10
@@ -42,17 +42,7 @@ def render_markdown(result: EvalResult, tuning: Tuning, gold_path: Path) -> str:
         "| metric | " + " | ".join(name for name, _ in summaries) + " |",
         "| --- | " + " | ".join("---" for _ in summaries) + " |",
     ]
-    metrics = [
-        ("questions (answerable + unanswerable)", lambda s: f"{s['n']} ({s['answerable']} + {s['unanswerable']})"),
-        ("exact match", lambda s: f"{s['em']:.3f}"),
-        ("F1", lambda s: f"{s['f1']:.3f}"),
-        ("abstention recall", lambda s: f"{s['abstention_recall']:.3f}"),
-        ("abstention precision", lambda s: f"{s['abstention_precision']:.3f}"),
-        ("overall", lambda s: f"{s['overall']:.3f}"),
-        ("citation accuracy", lambda s: f"{s['citation_accuracy']:.3f} (of {s['answered']})"),
-        *[(f"retrieval recall@{k}", lambda s, k=k: f"{s[f'recall_at_{k}']:.3f}") for k in RECALL_KS],
-        ("MRR@10", lambda s: f"{s['mrr']:.3f}"),
-    ]
+    metrics = summary_rows()
     lines += [f"| {label} | " + " | ".join(fmt(s) for _, s in summaries) + " |" for label, fmt in metrics]
 
     latency = result.latency()

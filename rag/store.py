@@ -55,6 +55,8 @@ class Manifest:
     built_at: str
     # doc id -> {"title", "date", "page_starts"}: what citations show besides the text
     document_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # "flat" or "hnsw" (Config.dense_index); manifests written before the setting existed are flat.
+    dense_index: str = "flat"
 
     def info(self, doc_id: str) -> DocumentInfo:
         raw = self.document_info.get(doc_id, {})
@@ -205,13 +207,14 @@ def _read_manifest(build: Path, config: Config) -> Manifest:
 
 
 def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> None:
-    built = (manifest.embed_model, manifest.chunk_chars, manifest.chunk_overlap)
-    wanted = (embed_model, config.chunk_chars, config.chunk_overlap)
+    built = (manifest.embed_model, manifest.chunk_chars, manifest.chunk_overlap, manifest.dense_index)
+    wanted = (embed_model, config.chunk_chars, config.chunk_overlap, config.dense_index)
     if built != wanted:
         raise StaleIndexError(
             f"the index in {config.index_dir} was built with embedder {manifest.embed_model!r}, "
-            f"chunks of {manifest.chunk_chars}/{manifest.chunk_overlap} chars, but the config asks for "
-            f"{embed_model!r}, {config.chunk_chars}/{config.chunk_overlap}; {_rebuild_hint(config)}"
+            f"chunks of {manifest.chunk_chars}/{manifest.chunk_overlap} chars, a {manifest.dense_index} dense index, "
+            f"but the config asks for {embed_model!r}, {config.chunk_chars}/{config.chunk_overlap}, "
+            f"{config.dense_index}; {_rebuild_hint(config)}"
         )
 
 
@@ -224,6 +227,8 @@ def _read_build(build: Path, manifest: Manifest, config: Config) -> PassageIndex
         sizes = {len(chunks), manifest.passages, dense.size, bm25.size}
         if len(sizes) != 1 or dense.dimension != manifest.embed_dim:
             raise ValueError("its parts disagree on the number of passages")
+        if dense.kind != manifest.dense_index:
+            raise ValueError(f"the manifest says a {manifest.dense_index} dense index, the file holds {dense.kind}")
         if any(c.text and len(c.text) != c.end - c.start for c in chunks):
             raise ValueError("passage offsets do not match passage texts")
     except Exception as err:  # FAISS raises RuntimeError, bm25s and json raise several kinds
@@ -304,7 +309,7 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
         vectors.extend(v for _, v in pairs)
 
     dim = embedder.dimension
-    dense = DenseIndex.build(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
+    dense = DenseIndex.build(np.asarray(vectors, dtype=np.float32).reshape(-1, dim), kind=config.dense_index)
     bm25 = Bm25Index.build([c.text for c in chunks])
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -316,6 +321,7 @@ def _build(config: Config, documents: list[Document], embedder: Embedder, previo
         passages=len(chunks),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         document_info=_document_info(documents),
+        dense_index=config.dense_index,
     )
     index = PassageIndex(manifest, tuple(chunks), dense, bm25)
     _write_build(Path(config.index_dir), index)

@@ -271,3 +271,90 @@ def test_bm25_passage_without_terms_keeps_its_row(tmp_path: Path) -> None:
     assert index.search("base", 5) == [(2, pytest.approx(index.scores("base")[2]))]
     index.save(tmp_path / "bm25")
     assert Bm25Index.load(tmp_path / "bm25").size == 3
+
+
+# HNSW: approximate search, held to the exact (flat) index it replaces.
+
+@pytest.fixture(scope="module")
+def embeddings_like() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """2,000 passages and 100 questions at the real embedder's dimension (384)."""
+    return unit_vectors(np.random.default_rng(3), 2000, 384), unit_vectors(np.random.default_rng(4), 100, 384)
+
+
+@pytest.fixture(scope="module")
+def hnsw(embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> DenseIndex:
+    return DenseIndex.build(embeddings_like[0], kind="hnsw")
+
+
+def recall_at_10(approximate: DenseIndex, exact: DenseIndex, queries: npt.NDArray[np.float32]) -> float:
+    overlaps = [
+        len({r for r, _ in approximate.search(q, 10)} & {r for r, _ in exact.search(q, 10)}) / 10 for q in queries
+    ]
+    return float(np.mean(overlaps))
+
+
+def test_hnsw_recall_at_10_against_flat(hnsw: DenseIndex, embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> None:
+    # Random unit vectors are the hard case for a graph index (no clusters to follow):
+    # real embeddings do better than this floor.
+    vectors, queries = embeddings_like
+    flat = DenseIndex.build(vectors)
+
+    assert (hnsw.kind, flat.kind) == ("hnsw", "flat")
+    assert recall_at_10(hnsw, flat, queries) >= 0.95
+
+
+def test_hnsw_scores_are_exact_cosines_best_first(hnsw: DenseIndex, embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> None:
+    vectors, queries = embeddings_like
+
+    for query in queries[:10]:
+        found = hnsw.search(query, 10)
+        rows = [r for r, _ in found]
+        scores = [s for _, s in found]
+        assert len(set(rows)) == 10
+        assert scores == sorted(scores, reverse=True)
+        np.testing.assert_allclose(scores, vectors[rows] @ query, atol=1e-5)
+
+
+def test_hnsw_finds_a_stored_vector_first(hnsw: DenseIndex, embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> None:
+    vectors, _ = embeddings_like
+
+    for row in (0, 999, 1999):
+        assert hnsw.search(vectors[row], 1)[0][0] == row
+
+
+def test_hnsw_keeps_the_input_vectors(hnsw: DenseIndex, embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> None:
+    # Incremental updates rebuild from the stored vectors, so they must come back exactly.
+    vectors, queries = embeddings_like
+
+    assert (hnsw.size, hnsw.dimension) == (2000, 384)
+    np.testing.assert_array_equal(hnsw.vectors(), vectors)
+    rows = [1999, 3, 3, 0]
+    np.testing.assert_allclose(hnsw.similarity(queries[0], rows), vectors[rows] @ queries[0], atol=1e-6)
+
+
+def test_hnsw_save_load_round_trip(tmp_path: Path, hnsw: DenseIndex, embeddings_like: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]) -> None:
+    vectors, queries = embeddings_like
+    path = tmp_path / "dense.faiss"
+
+    hnsw.save(path)
+    loaded = DenseIndex.load(path)
+
+    assert (loaded.kind, loaded.size, loaded.dimension) == ("hnsw", 2000, 384)
+    np.testing.assert_array_equal(loaded.vectors(), vectors)
+    for query in queries[:20]:
+        assert loaded.search(query, 10) == hnsw.search(query, 10)
+
+
+def test_hnsw_of_few_or_no_vectors(vectors: npt.NDArray[np.float32], queries: npt.NDArray[np.float32], tmp_path: Path) -> None:
+    empty = DenseIndex.build(np.zeros((0, 48), dtype=np.float32), kind="hnsw")
+    assert empty.size == 0 and empty.search(queries[0], 5) == []
+    empty.save(tmp_path / "empty.faiss")
+    assert DenseIndex.load(tmp_path / "empty.faiss").size == 0
+
+    five = DenseIndex.build(vectors[:5], kind="hnsw")
+    assert [row for row, _ in five.search(queries[0], 50)] == brute_force(vectors[:5], queries[0], 5)[0]
+
+
+def test_unknown_dense_index_kind_is_refused(vectors: npt.NDArray[np.float32]) -> None:
+    with pytest.raises(ValueError, match="flat, hnsw"):
+        DenseIndex.build(vectors, kind="ivf")

@@ -21,7 +21,8 @@ from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder
 from rag.errors import CorruptIndexError, IndexFolderError, NotAnIndexError, StaleIndexError
-from rag.index import Bm25Index
+from rag.index import Bm25Index, DenseIndex
+from rag.retriever import IndexRetriever
 from rag.store import MANIFEST, MARKER, POINTER, PassageIndex, UpdateReport, load_index, sync_index
 from rag.types import Document
 
@@ -308,6 +309,7 @@ def test_index_path_that_is_a_file_is_refused_and_left_untouched(tmp_path: Path)
         pytest.param("another-embedder", {}, id="other-embedder"),
         pytest.param("fake-hash-embedder", {"chunk_chars": 200}, id="other-chunk-chars"),
         pytest.param("fake-hash-embedder", {"chunk_overlap": 10}, id="other-chunk-overlap"),
+        pytest.param("fake-hash-embedder", {"dense_index": "hnsw"}, id="other-dense-index"),
     ],
 )
 def test_index_built_with_other_settings_is_stale(
@@ -329,6 +331,7 @@ def test_index_built_with_other_settings_is_stale(
 
     assert index.manifest.embed_model == embedder_name
     assert (index.manifest.chunk_chars, index.manifest.chunk_overlap) == (config.chunk_chars, config.chunk_overlap)
+    assert index.manifest.dense_index == index.dense.kind == config.dense_index
     assert report.passages_embedded == len(index.chunks) == len(embedder.embedded)
     assert_same_index(load_index(config, embedder_name), index)  # type: ignore[arg-type]
     assert len(builds(config.index_dir)) == 1
@@ -391,6 +394,12 @@ def delete_bm25(build: Path, index_dir: Path) -> None:
         path.unlink()
 
 
+def dense_of_another_kind(build: Path, index_dir: Path) -> None:
+    # Same vectors, but an HNSW file where the manifest says flat.
+    vectors = DenseIndex.load(build / "dense.faiss").vectors()
+    DenseIndex.build(vectors, kind="hnsw").save(build / "dense.faiss")
+
+
 def dangling_pointer(build: Path, index_dir: Path) -> None:
     (index_dir / POINTER).write_text("build-19700101T000000-00000000\n", encoding="utf-8")
 
@@ -407,6 +416,7 @@ def dangling_pointer(build: Path, index_dir: Path) -> None:
         drop_last_passage,
         garbage_passage_line,
         delete_bm25,
+        dense_of_another_kind,
         dangling_pointer,
     ],
 )
@@ -509,3 +519,56 @@ def test_claimed_folder_without_a_finished_build_is_built(tmp_path: Path) -> Non
     assert report.added == ("a.txt", "b.md", "notes/c.txt")
     assert_same_index(index, fresh_build(tmp_path, DOCS))
     assert builds(index_dir) == [current_build(index_dir)]
+
+
+def test_flat_index_opened_with_hnsw_is_stale_and_says_so(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+    config, embedder, _index = built
+    before = snapshot(config.index_dir)
+
+    with pytest.raises(StaleIndexError) as excinfo:
+        load_index(dataclasses.replace(config, dense_index="hnsw"), embedder.name)
+
+    message = str(excinfo.value)
+    assert "flat" in message and "hnsw" in message and "rag index --rebuild" in message
+    assert snapshot(config.index_dir) == before
+
+
+def test_hnsw_index_answers_searches_and_updates_incrementally(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "index", dense_index="hnsw")
+    embedder = HashEmbedder()
+
+    index, _ = sync_index(config, DOCS, embedder)
+
+    assert (index.manifest.dense_index, index.dense.kind) == ("hnsw", "hnsw")
+    loaded = load_index(config, embedder.name)
+    assert loaded is not None and loaded.dense.kind == "hnsw"
+    assert_same_index(loaded, index)
+    for mode in ("dense", "hybrid"):
+        hits = IndexRetriever(loaded, embedder, mode).retrieve("Yongsan garrison", 3)
+        assert hits[0].chunk.doc_id == "b.md"
+        assert hits[0].dense_score == pytest.approx(float(embedder.embed(["Yongsan garrison"])[0] @ embedder.embed([hits[0].chunk.text])[0]), abs=1e-5)
+
+    embedder.embedded.clear()
+    extra = document("d.txt", paragraph("the coast guard", n=2))
+    updated, report = sync_index(config, [*DOCS, extra], embedder)
+
+    assert embedder.embedded == [c.text for c in updated.chunks if c.doc_id == "d.txt"]
+    assert report.passages_embedded == len(embedder.embedded)
+    assert updated.dense.kind == "hnsw"
+    assert_same_index(updated, fresh_build(tmp_path, [*DOCS, extra]))
+    assert IndexRetriever(updated, embedder, "dense").retrieve("coast guard", 1)[0].chunk.doc_id == "d.txt"
+
+
+def test_manifest_from_before_the_dense_index_setting_loads_as_flat(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+    config, embedder, index = built
+    manifest = current_build(config.index_dir) / MANIFEST
+    raw = json.loads(manifest.read_text(encoding="utf-8"))
+    del raw["dense_index"]
+    manifest.write_text(json.dumps(raw), encoding="utf-8")
+
+    loaded = load_index(config, embedder.name)
+
+    assert loaded is not None and loaded.manifest.dense_index == "flat"
+    assert_same_index(loaded, index)
+    with pytest.raises(StaleIndexError):
+        load_index(dataclasses.replace(config, dense_index="hnsw"), embedder.name)
