@@ -1,0 +1,115 @@
+"""The benchmark's arithmetic on literals, one corpus size measured in-process, and a tiny run of the scale part."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.bench import (
+    SQUAD, BenchResult, Latency, ReaderResult, ScaleResult, format_table, growth, growth_exponent, latency, main,
+    measure_size, overlap_at_k,
+)
+from rag.config import Config
+from rag.types import Chunk
+from tests.test_index import unit_vectors
+from tests.test_store import HashEmbedder
+
+SIZES = [2000, 10000, 20000]
+
+
+@pytest.mark.parametrize(("power", "expected"), [(1.0, 1.0), (2.0, 2.0), (0.5, 0.5), (0.0, 0.0)])
+def test_growth_exponent_is_exact_for_power_laws(power: float, expected: float) -> None:
+    seconds = [0.003 * n**power for n in SIZES]
+
+    assert growth_exponent(SIZES, seconds) == pytest.approx(expected, abs=1e-9)
+
+
+def test_growth_exponent_fits_noisy_times_by_least_squares() -> None:
+    # log-linear with +/- the same factor at the ends: the slope through them is still 1.
+    assert growth_exponent([1000, 10000, 100000], [1.1, 10.0, 1 / 1.1 * 100]) == pytest.approx(1 - 2 * 0.0953 / 4.605, abs=1e-3)
+
+
+def test_overlap_at_k_counts_shared_rows_in_the_top_k() -> None:
+    exact = list(range(10))
+
+    assert overlap_at_k(exact, exact) == 1.0
+    assert overlap_at_k(exact[::-1], exact) == 1.0  # order within the top 10 does not matter
+    assert overlap_at_k([0, 1, 2, 3, 4, 90, 91, 92, 93, 94], exact) == 0.5
+    assert overlap_at_k([*range(90, 100), *exact], exact) == 0.0  # only the first k count
+    assert overlap_at_k([5, 1], [1, 2, 3, 4], k=2) == 0.5
+    assert overlap_at_k([7, 8, 9], [7, 8, 9]) == 1.0  # fewer than k passages: out of what exists
+
+
+def test_latency_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]
+    random.Random(0).shuffle(values)
+
+    assert latency(values) == Latency(p50_s=50.5, p95_s=95.05)
+    assert latency([0.2]) == Latency(0.2, 0.2)
+
+
+def scale_result(passages: int, seconds: float) -> ScaleResult:
+    timing = Latency(seconds, 2 * seconds)
+    return ScaleResult(passages, passages // 2, seconds, seconds, seconds, seconds, seconds, passages / seconds, 1.0, 2.0,
+                       500.0, 600.0, timing, timing, timing, 0.97)
+
+
+def test_growth_of_each_time_and_none_from_one_size() -> None:
+    linear = [scale_result(n, n / 1000) for n in SIZES]
+
+    assert growth(linear) == pytest.approx({"dense_flat_build": 1.0, "dense_hnsw_build": 1.0, "bm25_build": 1.0, "query_p50": 1.0})
+    assert growth(linear[:1]) == {}
+
+
+def test_measure_size_builds_saves_and_queries(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    words = [f"word{i}" for i in range(3000)]
+    texts = [" ".join(rng.sample(words, 12)) for _ in range(300)]
+    passages = [Chunk(f"p{i:03d}", 0, 0, len(t), t) for i, t in enumerate(texts)]
+    questions = [" ".join(rng.sample(t.split(), 3)) for t in texts[:20]]
+    embedder = HashEmbedder()
+    # Random passage vectors, not hashed ones: hashed words tie on most rows, and with ties the
+    # top 10 (and so recall against it) is not well defined.
+    vectors = unit_vectors(np.random.default_rng(0), 300, 64)
+
+    result = measure_size(passages, 300, vectors, questions, embedder, Config(), 0.01)
+
+    assert (result.passages, result.paragraphs) == (300, 300)
+    assert result.embed_s == pytest.approx(3.0)
+    build = result.embed_s + result.dense_flat_s + result.bm25_s + result.save_s
+    assert result.passages_per_s == pytest.approx(300 / build)
+    assert 0.9 <= result.hnsw_recall_at_10 <= 1.0
+    assert result.disk_mb > 300 * 64 * 4 / 1e6 and result.hnsw_disk_mb > 0
+    assert result.peak_rss_mb >= result.base_rss_mb > 0
+    for timing in (result.query, result.flat_query, result.hnsw_query):
+        assert 0 < timing.p50_s <= timing.p95_s
+
+
+def test_table_names_the_default_reader_and_every_size() -> None:
+    result = BenchResult(None, [scale_result(n, n / 1000) for n in SIZES], growth([scale_result(n, n / 1000) for n in SIZES]),
+                         [ReaderResult("torch", True, 200, 17.0, 0.67, 0.78), ReaderResult("onnx", False, 200, 24.0, 0.66, 0.77)])
+
+    table = format_table(result)
+
+    assert "PyTorch float32 (default)" in table and "ONNX Runtime int8 (default)" not in table
+    assert all(str(n) in table for n in SIZES)
+    assert "query_p50 1.00" in table
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SQUAD / "train-v1.1.json").is_file(), reason="SQuAD files not in ../shared/data/squad")
+def test_scale_part_runs_on_tiny_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+
+    assert main(["--parts", "scale", "--sizes", "50,100,200", "--questions", "5", "--out", str(out)]) == 0
+
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    passages = [r["passages"] for r in figures["scale"]]
+    assert passages == sorted(passages) and all(n >= size for n, size in zip(passages, [50, 100, 200]))
+    assert set(figures["growth"]) == {"dense_flat_build", "dense_hnsw_build", "bm25_build", "query_p50"}
+    assert figures["seeds"] is None and figures["reader"] == []
+    assert "recall@10" in capsys.readouterr().out
