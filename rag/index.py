@@ -141,10 +141,14 @@ class Bm25Index:
 
     def search(self, question: str, k: int) -> list[tuple[int, float]]:
         """The k best-scoring rows with a positive score, as (row, score), best first."""
-        scores = self.scores(question)
-        # Stable sort on -score: ties keep passage order, so results are deterministic.
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(int(r), float(scores[r])) for r in order if scores[r] > 0]
+        return top_rows(self.scores(question), k)
+
+
+def top_rows(scores: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    """The k best rows of a BM25 score array with a positive score, best first."""
+    # Stable sort on -score: ties keep passage order, so results are deterministic.
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(int(r), float(scores[r])) for r in order if scores[r] > 0]
 
 
 def tokenize(text: str) -> list[str]:

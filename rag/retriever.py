@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rag.embedder import Embedder
+from rag.index import top_rows
 from rag.store import PassageIndex
 from rag.types import Hit
 
@@ -37,7 +38,7 @@ class IndexRetriever:
         bm25_scores = self._index.bm25.scores(question)
         pool = max(k, _FUSION_CANDIDATES)
         dense = self._index.dense.search(query, pool) if self._mode != "bm25" else []
-        lexical = self._index.bm25.search(question, pool) if self._mode != "dense" else []
+        lexical = top_rows(bm25_scores, pool) if self._mode != "dense" else []  # scored once, above
         if self._mode == "dense":
             ranked = dense
         elif self._mode == "bm25":
