@@ -200,9 +200,15 @@ def _plot_latency(result: EvalResult, path: Path) -> None:
     for q in result.questions:
         for stage, seconds in (q.candidate or q.answer).timings.items():
             stages.setdefault(stage, []).append(seconds * 1000)
+    import numpy as np
+
     fig, ax = plt.subplots(figsize=(6.5, 4))
+    everything = [v for values in stages.values() for v in values]
+    # One set of bins, spaced evenly on a log scale, so the stages compare bar for bar.
+    bins = np.geomspace(max(min(everything, default=1.0), 0.1), max(everything, default=10.0) * 1.01, 30)
     for stage, values in stages.items():
-        ax.hist(values, bins=30, alpha=0.55, label=stage)
-    ax.set(xlabel="milliseconds per question", ylabel="questions", title="Latency per stage")
+        ax.hist(values, bins=bins, histtype="step", linewidth=2, label=stage)
+    ax.set_xscale("log")
+    ax.set(xlabel="milliseconds per question (log scale)", ylabel="questions", title="Latency per stage")
     ax.legend()
     _save(plt, fig, path)
