@@ -56,7 +56,7 @@ def test_cli_prints_the_disagreement(tmp_path: Path, shared_models, capsys) -> N
                          "--index", str(tmp_path / "idx"), "-q"], capsys)
     assert code == 0
     assert out.splitlines()[0].startswith("Gen Nakatani")
-    assert "The sources disagree:" in out and "or: Koizumi Shinjiro" in out and "(2026-01-30)" in out
+    assert "The sources disagree:" in out and "or: Koizumi Shinjiro" in out and "· 2026-01-30) [395:411]" in out
 
 
 def test_two_turn_conversation_resolves_the_pronoun(seeds_pipeline: Pipeline) -> None:

@@ -63,7 +63,8 @@ def test_answer_reads_as_its_sentence_with_numbered_citations(seeds_pipeline: Pi
     assert listing["metadata"]["title"] == f"Citations ({len(answer.citations)})"
     for n, citation in enumerate(answer.citations, start=1):
         assert f"**[{n}]** {render.escape_markdown(citation.doc_id)}" in listing["content"]
-    assert render.citation_labels(answer)[0].startswith(f"[1] {answer.citations[0].doc_id}, characters ")
+    label = render.citation_labels(answer)[0]
+    assert label.startswith(f"[1] {answer.citations[0].doc_id} — South Korean Defense Minister") and ", characters 85–90" in label
 
 
 def test_abstention_says_so_and_lists_the_closest_passages(seeds_pipeline: Pipeline) -> None:
