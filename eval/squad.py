@@ -74,7 +74,11 @@ def best_threshold(examples: Sequence[SquadExample], predictions: Sequence[Predi
     """The threshold with the best overall F1 (ties: the lowest), swept over the predictions' probabilities."""
     # Raising the threshold past one prediction's probability turns its answer into an abstention:
     # the overall score loses its F1 (answerable) or gains 1 (unanswerable). One sorted pass.
-    items = sorted((p.probability, f1(p.text, e.answers) if e.answers else None) for e, p in zip(examples, predictions))
+    # Sorted by probability alone: equal probabilities must not compare an F1 with None.
+    items = sorted(
+        ((p.probability, f1(p.text, e.answers) if e.answers else None) for e, p in zip(examples, predictions)),
+        key=lambda item: item[0],
+    )
     total = sum(f for _, f in items if f is not None)
     best_total, best_t = total, 0.0
     for i, (probability, f) in enumerate(items):
