@@ -266,6 +266,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"index      {status.index_dir}" + ("" if status.built else " (not built yet: rag index builds it)"))
     if status.built:
         print(f"embedder   {status.embed_model}")
+        if status.store == "milvus":
+            print(f"store      Milvus, {pipeline.config.milvus_uri} (collection {pipeline.config.milvus_collection})")
         print(f"documents  {status.documents} ({status.passages} passages), built {status.built_at}")
         if status.up_to_date:
             print("corpus     unchanged since the build")

@@ -247,6 +247,7 @@ class IndexStatus:
     added: tuple[str, ...] = ()  # in the corpus, not in the index
     changed: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()  # in the index, gone from the corpus
+    store: str = "faiss"  # where the passages are: "faiss" or "milvus"
 
     @property
     def up_to_date(self) -> bool:
@@ -257,6 +258,7 @@ class IndexStatus:
             "index": self.index_dir, "built": self.built, "embed_model": self.embed_model, "documents": self.documents,
             "passages": self.passages, "built_at": self.built_at, "up_to_date": self.up_to_date,
             "added": list(self.added), "changed": list(self.changed), "deleted": list(self.deleted),
+            "store": self.store,
         }
 
 
@@ -270,7 +272,7 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
     _refuse_foreign_folder(index_dir)
     pointer = index_dir / POINTER
     if not pointer.is_file():
-        return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents))
+        return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents), store=config.store)
     build = index_dir / pointer.read_text(encoding="utf-8").strip()
     manifest = _read_manifest(build, config)
     _check_compatible(manifest, config, embedder_location(config.embed_model)[0])
@@ -282,6 +284,7 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
         added=tuple(sorted(set(now) - set(manifest.documents))),
         changed=tuple(sorted(d for d in now if d in manifest.documents and (manifest.documents[d] != now[d] or d in interrupted))),
         deleted=tuple(sorted(set(manifest.documents) - set(now))),
+        store=manifest.store.get("kind", "faiss"),
     )
 
 

@@ -264,6 +264,9 @@ def test_cli_index_and_ask_with_milvus_lite(tmp_path: Path) -> None:
               "--store-uri", uri, "--json", cwd=tmp_path)
     assert ask.returncode == 0, ask.stderr
     assert json.loads(ask.stdout)["answer"]
+    status = rag("status", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store-uri", uri, "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["store"] == "milvus" and json.loads(status.stdout)["up_to_date"] is True
     faiss = rag("ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"),
                 cwd=tmp_path)
     assert faiss.returncode == 2 and "keeps its passages in Milvus" in faiss.stderr and "--store milvus" in faiss.stderr
@@ -341,3 +344,45 @@ def test_a_lite_file_another_process_holds_is_one_clear_error(tmp_path: Path) ->
                              'is using it, stop it, or use a Milvus server (store_uri = "http://host:19530")')
     finally:
         holder.communicate("\n", timeout=60)
+
+
+def test_serve_and_eval_run_on_milvus(tmp_path: Path) -> None:
+    """`rag eval` and `rag serve` take the same flags; the server answers from the Milvus collection."""
+    index = tmp_path / "idx"
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "Where did Ahn Gyu-back and Gen Nakatani meet?",
+                                "answers": ["Seoul"], "doc_ids": ["000_d8589817e4af2ab0.txt"]}) + "\n", encoding="utf-8")
+    evaluated = rag("eval", "--gold", str(gold), "--corpus", str(SEEDS), "--index", str(index), "--store", "milvus",
+                    "--json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["em"] == 1.0
+    assert (index / "milvus.db").exists()
+
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--corpus", str(SEEDS), "--index", str(index), "--store", "milvus",
+         "--port", str(port), "--no-browser"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
+    )
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+        from gradio_client import Client
+
+        result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            "Where did Ahn Gyu-back and Gen Nakatani meet?", api_name="/ask")
+        assert result["answer"] == "Seoul" and result["citations"][0]["doc_id"].startswith("00")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
