@@ -38,6 +38,7 @@ from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.index import Bm25Index, DenseIndex
+from rag.milvus_store import passage_id
 from rag.retriever import IndexRetriever
 from rag.store import FORMAT_VERSION, Manifest, PassageIndex
 from rag.types import Chunk, Document
@@ -46,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO.parent / "shared" / "data" / "squad"
 COLD_STARTS = 3
 WARM_PASSES = 2
-PARTS = {"seeds", "scale", "reader"}
+PARTS = {"seeds", "scale", "reader", "milvus"}
 READER_FORMATS = {"torch": "PyTorch float32", "onnx": "ONNX Runtime int8"}
 T = TypeVar("T")
 
@@ -88,6 +89,19 @@ class ScaleResult:
 
 
 @dataclass(frozen=True, slots=True)
+class MilvusResult:
+    """Milvus Lite at one corpus size, the same passages and vectors as the FAISS rows."""
+
+    passages: int
+    insert_s: float  # insert every passage (text + vector; Milvus derives BM25 itself), flush, index
+    passages_per_s: float  # end to end: passages / (embed + insert)
+    disk_mb: float
+    query: Latency  # one retrieve() in hybrid mode: embed, dense + full-text search, fusion, fetch
+    dense_query: Latency  # dense search alone, top 10
+    recall_at_10: float  # of Milvus's dense top 10 against FAISS flat (exact)
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderResult:
     backend: str
     default: bool
@@ -103,6 +117,7 @@ class BenchResult:
     scale: list[ScaleResult]
     growth: dict[str, float]  # b in log(time) = a + b log(passages); 1.0 = linear
     reader: list[ReaderResult]
+    milvus: list[MilvusResult] = dataclasses.field(default_factory=list)
 
 
 def latency(seconds: Sequence[float]) -> Latency:
@@ -153,6 +168,34 @@ def squad_passages(path: Path, most: int, config: Config) -> tuple[list[Chunk], 
         if len(passages) >= most:
             break
     return passages, ends
+
+
+def measure_milvus(passages: list[Chunk], vectors: npt.NDArray[np.float32], questions: list[str], embedder: Embedder,
+                   config: Config, embed_s_per_passage: float) -> MilvusResult:
+    """Load the passages into a fresh Milvus Lite file and query it as rag does (hybrid)."""
+    from rag.milvus_store import MilvusWriter
+
+    with tempfile.TemporaryDirectory() as scratch:
+        milvus_config = dataclasses.replace(config, index_dir=Path(scratch) / "index", store="milvus")
+        milvus_config.index_dir.mkdir()
+        writer = MilvusWriter(milvus_config, vectors.shape[1], fresh=True, rebuild=True, rebuild_command="")
+        writer.delete([])  # creates the collection, outside the timing
+        manifest = Manifest(FORMAT_VERSION, embedder.name, vectors.shape[1], config.chunk_chars, config.chunk_overlap,
+                            {}, 0, "", store={"kind": "milvus", "uri": "", "collection": config.milvus_collection})
+        store, insert_s = _timed(lambda: (writer.add(passages, vectors), writer.commit(manifest))[1])
+        retriever = IndexRetriever(store, embedder, "hybrid", config.rrf_k)
+        query_s = [_timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
+        query_vectors = embedder.embed(questions)
+        flat = DenseIndex.build(vectors, kind="flat")
+        found = [_timed(lambda: store.dense_search(v, 10)) for v in query_vectors]
+        ids = {pid: row for row, pid in enumerate(passage_id(c) for c in passages)}
+        recall = statistics.mean(
+            overlap_at_k([ids[pid] for pid, _ in hits], [r for r, _ in flat.search(v, 10)])
+            for (hits, _), v in zip(found, query_vectors)
+        )
+        disk_mb = _megabytes(*Path(scratch).rglob("*"))
+    return MilvusResult(len(passages), insert_s, len(passages) / (embed_s_per_passage * len(passages) + insert_s),
+                        disk_mb, latency(query_s), latency([t for _, t in found]), recall)
 
 
 def measure_size(passages: list[Chunk], paragraphs: int, vectors: npt.NDArray[np.float32], questions: list[str],
@@ -206,37 +249,54 @@ def _megabytes(*paths: Path) -> float:
 
 
 def _measure_in_child(passages: list[Chunk], paragraphs: int, vectors_file: Path, questions: list[str],
-                      config: Config, embed_s_per_passage: float) -> ScaleResult:
+                      config: Config, embed_s_per_passage: float, store: str) -> ScaleResult | MilvusResult:
     embedder = SentenceTransformerEmbedder(config)
     embedder.embed(["load the model"])
-    vectors = np.load(vectors_file, mmap_mode="r")[: len(passages)]
-    return measure_size(passages, paragraphs, np.array(vectors), questions, embedder, config, embed_s_per_passage)
+    vectors = np.array(np.load(vectors_file, mmap_mode="r")[: len(passages)])
+    if store == "milvus":
+        return measure_milvus(passages, vectors, questions, embedder, config, embed_s_per_passage)
+    return measure_size(passages, paragraphs, vectors, questions, embedder, config, embed_s_per_passage)
 
 
-def run_scale(sizes: Sequence[int], questions: list[str], config: Config) -> list[ScaleResult]:
-    """Measure nested SQuAD corpora of about ``sizes`` passages, each in a fresh process.
+def run_scale(sizes: Sequence[int], questions: list[str], config: Config, stores: Sequence[str],
+              vectors_file: Path | None = None) -> tuple[list[ScaleResult], list[MilvusResult]]:
+    """Measure nested SQuAD corpora of about ``sizes`` passages, each size and store in a fresh process.
 
     A fresh process per size makes each peak RSS that size's own; it includes Python, torch and
-    the embedder (base_rss_mb), so the index's share is peak - base.
+    the embedder (base_rss_mb), so the index's share is peak - base. ``vectors_file`` (.npz) keeps
+    the embeddings and their measured time for a later run (e.g. ``--parts milvus`` alone).
     """
     passages, ends = squad_passages(SQUAD / "train-v1.1.json", max(sizes), config)
     cuts = [next((i + 1, n) for i, n in enumerate(ends) if n >= size or n == ends[-1]) for size in sorted(sizes)]
-    print(f"{len(passages)} passages from {len(ends)} paragraphs ({len(passages) / len(ends):.2f} per paragraph); "
-          "embedding them once", file=sys.stderr)
-    embedder = SentenceTransformerEmbedder(config)
-    embedder.embed(["load the model"])
-    vectors, embed_s = _timed(lambda: embedder.embed([p.text for p in passages]))  # shows a progress bar
-    results = []
+    print(f"{len(passages)} passages from {len(ends)} paragraphs ({len(passages) / len(ends):.2f} per paragraph)",
+          file=sys.stderr)
+    if vectors_file is not None and vectors_file.is_file():
+        saved = np.load(vectors_file)
+        vectors, embed_s = saved["vectors"], float(saved["embed_s"])
+        if len(vectors) != len(passages):
+            raise SystemExit(f"{vectors_file} holds {len(vectors)} vectors, not {len(passages)}; delete it")
+        print(f"vectors from {vectors_file} (embedding took {embed_s:.0f} s when measured)", file=sys.stderr)
+    else:
+        print("embedding them once", file=sys.stderr)
+        embedder = SentenceTransformerEmbedder(config)
+        embedder.embed(["load the model"])
+        vectors, embed_s = _timed(lambda: embedder.embed([p.text for p in passages]))  # shows a progress bar
+        if vectors_file is not None:
+            np.savez(vectors_file, vectors=vectors, embed_s=embed_s)
+    faiss_results: list[ScaleResult] = []
+    milvus_results: list[MilvusResult] = []
     with tempfile.TemporaryDirectory() as scratch:
-        vectors_file = Path(scratch) / "vectors.npy"
-        np.save(vectors_file, vectors)
-        for paragraphs, n in cuts:
-            print(f"measuring {n} passages in a new process", file=sys.stderr)
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-                job = child.submit(_measure_in_child, passages[:n], paragraphs, vectors_file, questions, config,
-                                   embed_s / len(passages))
-                results.append(job.result())
-    return results
+        shared = Path(scratch) / "vectors.npy"
+        np.save(shared, vectors)
+        for store in stores:
+            for paragraphs, n in cuts:
+                print(f"measuring {store} at {n} passages in a new process", file=sys.stderr)
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+                    job = child.submit(_measure_in_child, passages[:n], paragraphs, shared, questions, config,
+                                       embed_s / len(passages), store)
+                    result = job.result()
+                (milvus_results if store == "milvus" else faiss_results).append(result)  # type: ignore[arg-type]
+    return faiss_results, milvus_results
 
 
 def growth(results: Sequence[ScaleResult]) -> dict[str, float]:
@@ -282,6 +342,14 @@ def format_table(result: BenchResult) -> str:
         lines += [f"{r.passages:>9} {r.hnsw_recall_at_10:10.3f} {1e3 * r.flat_query.p50_s:7.2f}/{1e3 * r.flat_query.p95_s:<8.2f} "
                   f"{1e3 * r.hnsw_query.p50_s:7.2f}/{1e3 * r.hnsw_query.p95_s:<8.2f} {r.hnsw_disk_mb:8.1f}" for r in result.scale]
         lines.append("")
+    if result.milvus:
+        lines += ["Milvus Lite (store = \"milvus\"), the same passages and vectors: insert seconds, end-to-end passages/s",
+                  "(embedding included), retrieve() latency (hybrid: dense + Milvus full-text), dense top-10 recall vs flat",
+                  f"{'passages':>9} {'insert':>8} {'pass/s':>7} {'disk MB':>8} {'q p50 ms':>9} {'q p95 ms':>9} "
+                  f"{'dense p50 ms':>12} {'recall@10':>10}"]
+        lines += [f"{r.passages:>9} {r.insert_s:8.1f} {r.passages_per_s:7.1f} {r.disk_mb:8.1f} {1e3 * r.query.p50_s:9.1f} "
+                  f"{1e3 * r.query.p95_s:9.1f} {1e3 * r.dense_query.p50_s:12.2f} {r.recall_at_10:10.3f}" for r in result.milvus]
+        lines.append("")
     if result.reader:
         lines += [f"reader, {result.reader[0].questions} SQuAD dev questions, each with its own paragraph:"]
         lines += [f"  {READER_FORMATS[r.backend] + (' (default)' if r.default else ''):<26} {r.questions_per_s:6.1f} questions/s  "
@@ -293,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000,20000", help="passages per corpus, comma-separated")
     parser.add_argument("--questions", type=int, default=200, help="the first N SQuAD dev-v1.1 questions")
-    parser.add_argument("--parts", default="seeds,scale,reader", help="which parts to run, comma-separated")
+    parser.add_argument("--parts", default="seeds,scale,reader",
+                        help="which parts to run, comma-separated: seeds, scale, reader, milvus (needs the milvus extra)")
+    parser.add_argument("--vectors", type=Path, help="an .npz to keep the SQuAD embeddings in, and reuse when it exists")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench.json")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -303,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     examples = load_squad(SQUAD / "dev-v1.1.json", args.questions)
     seeds = run_seeds(config) if "seeds" in parts else None
     sizes = [int(s) for s in args.sizes.split(",")]
-    scale = run_scale(sizes, [e.question for e in examples], config) if "scale" in parts else []
+    stores = [s for s in ("faiss", "milvus") if ("scale" if s == "faiss" else s) in parts]
+    scale, milvus = run_scale(sizes, [e.question for e in examples], config, stores, args.vectors) if stores else ([], [])
     reader = run_reader(examples, config) if "reader" in parts else []
-    result = BenchResult(seeds, scale, growth(scale), reader)
+    result = BenchResult(seeds, scale, growth(scale), reader, milvus)
     print(format_table(result))
     args.out.write_text(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nfigures written to {args.out}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.config import CONFIG_FILE_NAME, RETRIEVAL_MODES, Config, load_config
+from rag.config import CONFIG_FILE_NAME, RETRIEVAL_MODES, STORES, Config, load_config
 from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
@@ -122,6 +122,9 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--index", type=Path, help="index folder (default: ./.rag-index)")
     sub.add_argument("--config", type=Path, help="TOML settings file (default: ./rag.toml if present)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch first")
+    sub.add_argument("--store", choices=STORES, help="where passages live: faiss (files in --index, default) or milvus")
+    sub.add_argument("--store-uri", help="Milvus: a Milvus Lite file (ends in .db; default INDEX/milvus.db) "
+                     "or a server, http://host:19530")
     sub.add_argument("-v", "--verbose", dest="log_level", action="store_const", const=logging.DEBUG, help="log more")
     sub.add_argument("-q", "--quiet", dest="log_level", action="store_const", const=logging.WARNING, help="log only warnings")
     sub.set_defaults(log_level=logging.INFO)
@@ -138,6 +141,8 @@ def _config(args: argparse.Namespace) -> Config:
         args.config,
         corpus_dir=args.corpus,
         index_dir=args.index,
+        store=args.store or ("milvus" if args.store_uri else None),  # a URI means Milvus
+        store_uri=args.store_uri,
         top_k=getattr(args, "top_k", None),
         retrieval=getattr(args, "retrieval", None),
         min_confidence=getattr(args, "min_confidence", None),
@@ -261,6 +266,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"index      {status.index_dir}" + ("" if status.built else " (not built yet: rag index builds it)"))
     if status.built:
         print(f"embedder   {status.embed_model}")
+        if status.store == "milvus":
+            print(f"store      Milvus, {pipeline.config.milvus_uri} (collection {pipeline.config.milvus_collection})")
         print(f"documents  {status.documents} ({status.passages} passages), built {status.built_at}")
         if status.up_to_date:
             print("corpus     unchanged since the build")

@@ -14,6 +14,8 @@ CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 READER_BACKENDS = ("onnx", "torch")
 DENSE_INDEXES = ("flat", "hnsw")
+STORES = ("faiss", "milvus")
+MILVUS_LITE_FILE = "milvus.db"  # the Milvus Lite file inside the index folder when store_uri is ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,13 @@ class Config:
     # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
     # eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
     dense_index: str = "flat"
+    # Where passages and vectors live. "faiss": FAISS + BM25 files in the index folder. "milvus":
+    # a Milvus collection (pip install 'rag[milvus]'); store_uri is a Milvus Lite file (ends in .db;
+    # "" means milvus.db inside the index folder) or a server, http://host:19530. The index folder
+    # keeps the manifest either way. Changing the store needs rag index --rebuild.
+    store: str = "faiss"
+    store_uri: str = ""
+    milvus_collection: str = "rag_passages"
     reader_max_length: int = 256
     reader_stride: int = 128
     reader_batch_size: int = 16
@@ -66,6 +75,17 @@ class Config:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.dense_index not in DENSE_INDEXES:
             raise ConfigError(f"dense_index must be one of {', '.join(DENSE_INDEXES)}, not {self.dense_index!r}")
+        if self.store not in STORES:
+            raise ConfigError(f"store must be one of {', '.join(STORES)}, not {self.store!r}")
+        if self.store_uri and not (self.store_uri.endswith(".db") or self.store_uri.startswith(("http://", "https://"))):
+            raise ConfigError(
+                f"store_uri must be a Milvus Lite file ending in .db or a server URI like http://localhost:19530, "
+                f"not {self.store_uri!r}"
+            )
+        if not self.milvus_collection.replace("_", "a").isalnum() or not self.milvus_collection[:1].isalpha():
+            raise ConfigError(
+                f"milvus_collection must start with a letter and hold only letters, digits and _, not {self.milvus_collection!r}"
+            )
         if self.chunk_chars < 50:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
@@ -77,6 +97,11 @@ class Config:
             raise ConfigError(f"min_confidence must be in [0, 1], not {self.min_confidence}")
         if not 0 < self.reader_stride < self.reader_max_length:
             raise ConfigError("reader_stride must be positive and less than reader_max_length")
+
+    @property
+    def milvus_uri(self) -> str:
+        """The Milvus URI to connect to: ``store_uri``, or the Milvus Lite file inside the index folder."""
+        return self.store_uri or str(self.index_dir / MILVUS_LITE_FILE)
 
     @property
     def uploads_folder(self) -> Path:

@@ -18,7 +18,8 @@ from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
-from rag.store import IndexStatus, PassageIndex, UpdateReport, load_index, sync_index
+from rag.passage_store import PassageStore
+from rag.store import IndexStatus, UpdateReport, load_index, sync_index
 from rag.types import Answer, Document, DocumentInfo, Hit
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Pipeline:
         self.config = config or Config()
         self._embedder = embedder
         self._reader = reader
-        self._index: PassageIndex | None = None
+        self._index: PassageStore | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -164,7 +165,7 @@ class Pipeline:
             documents += uploaded
         return documents
 
-    def _passage_index(self) -> PassageIndex:
+    def _passage_index(self) -> PassageStore:
         if self._index is None:
             if self.config.auto_update:
                 self.index()
@@ -173,7 +174,7 @@ class Pipeline:
         assert self._index is not None
         return self._index
 
-    def _load_unchanged(self) -> PassageIndex:
+    def _load_unchanged(self) -> PassageStore:
         with self._lock:
             index = load_index(self.config, self.embedder.name)
             documents = {d.doc_id: d.content_hash for d in self._documents()}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rag.embedder import Embedder
-from rag.index import top_rows
-from rag.store import PassageIndex
+from rag.passage_store import PassageStore
 from rag.types import Hit
 
 # Each ranking contributes this many candidates to the fusion, so a passage that one
@@ -19,26 +18,29 @@ class Retriever(Protocol):
 
 
 class IndexRetriever:
-    """Retrieves from a PassageIndex in one of three modes.
+    """Retrieves from a passage store (FAISS + BM25 files, or Milvus) in one of three modes.
 
     Args:
-        mode: "hybrid" (reciprocal rank fusion of dense and BM25), "dense" or "bm25".
+        mode: "hybrid" (reciprocal rank fusion of dense and BM25), "dense" or "bm25". A store
+            without lexical search (a Milvus server too old for full-text search) answers every
+            mode with dense search; the store says so in the log when it is opened.
         rrf_k: The constant of reciprocal rank fusion: score = sum of 1 / (rrf_k + rank).
     """
 
-    def __init__(self, index: PassageIndex, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60) -> None:
+    def __init__(self, index: PassageStore, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60) -> None:
         self._index = index
         self._embedder = embedder
         self._mode = mode
         self._rrf_k = rrf_k
+        if not index.supports_lexical:  # the store warned when it was opened
+            self._mode = "dense"
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The top-k passages, best first, each with its dense and BM25 scores."""
         query = self._embedder.embed([question])[0]
-        bm25_scores = self._index.bm25.scores(question)
         pool = max(k, _FUSION_CANDIDATES)
-        dense = self._index.dense.search(query, pool) if self._mode != "bm25" else []
-        lexical = top_rows(bm25_scores, pool) if self._mode != "dense" else []  # scored once, above
+        dense = self._index.dense_search(query, pool) if self._mode != "bm25" else []
+        lexical = self._index.lexical_search(question, pool) if self._mode != "dense" else []
         if self._mode == "dense":
             ranked = dense
         elif self._mode == "bm25":
@@ -46,10 +48,13 @@ class IndexRetriever:
         else:
             ranked = fuse([dense, lexical], self._rrf_k)
         top = ranked[:k]
-        cosines = self._index.dense.similarity(query, [row for row, _ in top])
+        ids = [pid for pid, _ in top]
+        chunks = self._index.passages(ids)
+        cosines = self._index.cosines(query, ids)
+        bm25 = self._index.lexical_scores(question, ids) if self._index.supports_lexical else [0.0] * len(ids)
         return [
-            Hit(self._index.chunks[row], score, dense_score=cos, bm25_score=float(bm25_scores[row]))
-            for (row, score), cos in zip(top, cosines)
+            Hit(c, score, dense_score=cos, bm25_score=b)
+            for c, (_, score), cos, b in zip(chunks, top, cosines, bm25, strict=True)
         ]
 
 

@@ -5,19 +5,24 @@ Layout of ``index_dir``::
     .rag-index          marker: this folder belongs to rag (written before anything else)
     CURRENT             the name of the complete build to load, replaced last with os.replace
     build-<stamp>/      manifest.json (written last), passages.jsonl, dense.faiss, bm25/
+    milvus.db           the Milvus Lite file, when store = "milvus" and store_uri is ""
+    PENDING             Milvus only: the documents an unfinished update was changing
 
-A build that is interrupted leaves a folder that CURRENT never names, so it is never loaded.
+A build that is interrupted leaves a folder that CURRENT never names, so it is never loaded. With
+Milvus the passages live in the collection and a build folder holds only the manifest; Milvus
+applies each change at once, so PENDING names the documents to redo if an update is interrupted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,8 +35,9 @@ from rag.chunker import chunk
 from rag.config import Config
 from rag.embedder import Embedder
 from rag.errors import CorruptIndexError, IndexBusyError, IndexFolderError, NotAnIndexError, StaleIndexError
-from rag.index import Bm25Index, DenseIndex
+from rag.index import Bm25Index, DenseIndex, top_rows
 from rag.model_paths import embedder_location
+from rag.passage_store import PassageStore, Scored, StoreWriter, Vector
 from rag.types import Chunk, Document, DocumentInfo
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ MARKER = ".rag-index"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+PENDING = "PENDING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,9 @@ class Manifest:
     document_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # "flat" or "hnsw" (Config.dense_index); manifests written before the setting existed are flat.
     dense_index: str = "flat"
+    # Where the passages are: {"kind": "faiss"}, or {"kind": "milvus", "uri": store_uri as
+    # configured ("" = the Lite file in the index folder), "collection": ..., "bm25": bool}.
+    store: dict[str, Any] = field(default_factory=lambda: {"kind": "faiss"})
 
     def info(self, doc_id: str) -> DocumentInfo:
         raw = self.document_info.get(doc_id, {})
@@ -81,15 +91,91 @@ class UpdateReport:
 
 @dataclass(frozen=True, slots=True)
 class PassageIndex:
-    """A loaded index: passage i is ``chunks[i]``, row i of ``dense`` and document i of ``bm25``."""
+    """The FAISS + BM25 store, loaded: passage i is ``chunks[i]``, row i of ``dense`` and document
+    i of ``bm25``. Passage ids are row numbers. Implements :class:`rag.passage_store.PassageStore`."""
 
     manifest: Manifest
     chunks: tuple[Chunk, ...]
     dense: DenseIndex
     bm25: Bm25Index
+    # The last question's BM25 scores of every passage: lexical_search and lexical_scores for
+    # the same question (one retrieve) score the corpus once.
+    _last_scores: list[tuple[str, Any]] = field(default_factory=lambda: [("", None)], compare=False, repr=False)
+
+    @property
+    def supports_lexical(self) -> bool:
+        return True
+
+    def count(self) -> int:
+        return len(self.chunks)
+
+    def dense_search(self, query: Vector, k: int) -> Scored:
+        return self.dense.search(query, k)
+
+    def lexical_search(self, question: str, k: int) -> Scored:
+        return top_rows(self._bm25_scores(question), k)
+
+    def passages(self, ids: Sequence[int]) -> list[Chunk]:
+        return [self.chunks[i] for i in ids]
+
+    def cosines(self, query: Vector, ids: Sequence[int]) -> list[float]:
+        return self.dense.similarity(query, list(ids))
+
+    def lexical_scores(self, question: str, ids: Sequence[int]) -> list[float]:
+        scores = self._bm25_scores(question)
+        return [float(scores[i]) for i in ids]
+
+    def save_parts(self, build: Path) -> None:
+        """Write passages.jsonl, dense.faiss and bm25/ into a build folder."""
+        with open(build / "passages.jsonl", "w", encoding="utf-8") as f:
+            for c in self.chunks:
+                f.write(json.dumps({"doc_id": c.doc_id, "chunk_index": c.chunk_index, "start": c.start, "end": c.end,
+                                    "text": c.text}, ensure_ascii=False) + "\n")
+        self.dense.save(build / "dense.faiss")
+        self.bm25.save(build / "bm25")
+
+    def _bm25_scores(self, question: str) -> Any:
+        asked, scores = self._last_scores[0]
+        if scores is None or asked != question:
+            scores = self.bm25.scores(question)
+            self._last_scores[0] = (question, scores)  # one tuple: threads never see a mixed pair
+        return scores
 
 
-def sync_index(config: Config, documents: list[Document], embedder: Embedder, rebuild: bool = False) -> tuple[PassageIndex, UpdateReport]:
+class FaissWriter:
+    """Collects a FAISS build: the previous build's passages and vectors, minus deleted documents,
+    plus added ones; :meth:`commit` builds both indexes and writes them as a new build folder."""
+
+    def __init__(self, config: Config, previous: PassageIndex | None) -> None:
+        self._config = config
+        self._passages: dict[str, list[tuple[Chunk, Vector]]] = {}
+        if previous is not None:
+            vectors = previous.dense.vectors()
+            for row, c in enumerate(previous.chunks):
+                self._passages.setdefault(c.doc_id, []).append((c, vectors[row]))
+
+    def delete(self, doc_ids: Collection[str]) -> None:
+        for doc_id in doc_ids:
+            self._passages.pop(doc_id, None)
+
+    def add(self, chunks: Sequence[Chunk], vectors: Vector) -> None:
+        for c, v in zip(chunks, vectors, strict=True):
+            self._passages.setdefault(c.doc_id, []).append((c, v))
+
+    def commit(self, manifest: Manifest) -> PassageIndex:
+        # Rows follow the corpus's document order, whatever order the changes came in.
+        pairs = [pair for doc_id in manifest.documents for pair in self._passages.get(doc_id, [])]
+        dim = manifest.embed_dim
+        vectors = np.asarray([v for _, v in pairs], dtype=np.float32).reshape(-1, dim)
+        chunks = tuple(c for c, _ in pairs)
+        manifest = dataclasses.replace(manifest, passages=len(chunks))
+        index = PassageIndex(manifest, chunks, DenseIndex.build(vectors, kind=manifest.dense_index),
+                             Bm25Index.build([c.text for c in chunks]))
+        _write_build(Path(self._config.index_dir), manifest, index.save_parts)
+        return index
+
+
+def sync_index(config: Config, documents: list[Document], embedder: Embedder, rebuild: bool = False) -> tuple[PassageStore, UpdateReport]:
     """Load the index in ``config.index_dir``, building or updating it to match ``documents``.
 
     Only new or changed documents are embedded; deleted ones are dropped.
@@ -103,9 +189,11 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
         CorruptIndexError: The index is damaged.
     """
     index_dir = Path(config.index_dir)
-    previous = None if rebuild else load_index(config, embedder.name)
+    previous = None if rebuild else load_index(config, embedder.name, updating=True)
+    interrupted = _pending(index_dir)
     if (
         previous is not None
+        and not interrupted
         and previous.manifest.documents == {d.doc_id: d.content_hash for d in documents}
         and previous.manifest.document_info == _document_info(documents)
     ):
@@ -114,13 +202,17 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
         if previous is None:
             _claim_folder(index_dir)
         with _exclusive(index_dir):
-            return _build(config, documents, embedder, previous)
+            return _update(config, documents, embedder, previous, _pending(index_dir), rebuild)
     except OSError as err:
         raise IndexFolderError(f"cannot write the index in {index_dir}: {err.strerror or err}") from err
 
 
-def load_index(config: Config, embed_model: str) -> PassageIndex | None:
+def load_index(config: Config, embed_model: str, updating: bool = False) -> PassageStore | None:
     """The current build in ``config.index_dir``, or None when there is none yet.
+
+    Args:
+        updating: The caller is about to update the index, so an interrupted Milvus update
+            (which the update repairs) is not an error.
 
     Raises:
         NotAnIndexError, StaleIndexError, CorruptIndexError: As for :func:`sync_index`.
@@ -134,7 +226,12 @@ def load_index(config: Config, embed_model: str) -> PassageIndex | None:
     build = index_dir / (index_dir / POINTER).read_text(encoding="utf-8").strip()
     manifest = _read_manifest(build, config)
     _check_compatible(manifest, config, embed_model)
-    return _read_build(build, manifest, config)
+    if not updating and _pending(index_dir):
+        raise StaleIndexError(
+            f"an update of the index in {index_dir} was interrupted; finish it with: "
+            f"rag index --corpus {config.corpus_dir} --index {index_dir}"
+        )
+    return _read_build(build, manifest, config, updating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +247,7 @@ class IndexStatus:
     added: tuple[str, ...] = ()  # in the corpus, not in the index
     changed: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()  # in the index, gone from the corpus
+    store: str = "faiss"  # where the passages are: "faiss" or "milvus"
 
     @property
     def up_to_date(self) -> bool:
@@ -160,6 +258,7 @@ class IndexStatus:
             "index": self.index_dir, "built": self.built, "embed_model": self.embed_model, "documents": self.documents,
             "passages": self.passages, "built_at": self.built_at, "up_to_date": self.up_to_date,
             "added": list(self.added), "changed": list(self.changed), "deleted": list(self.deleted),
+            "store": self.store,
         }
 
 
@@ -173,22 +272,24 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
     _refuse_foreign_folder(index_dir)
     pointer = index_dir / POINTER
     if not pointer.is_file():
-        return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents))
+        return IndexStatus(str(index_dir), built=False, added=tuple(d.doc_id for d in documents), store=config.store)
     build = index_dir / pointer.read_text(encoding="utf-8").strip()
     manifest = _read_manifest(build, config)
     _check_compatible(manifest, config, embedder_location(config.embed_model)[0])
     _read_build(build, manifest, config)  # damaged parts are an error here too, not a status line
+    interrupted = _pending(index_dir)
     now = {d.doc_id: d.content_hash for d in documents}
     return IndexStatus(
         str(index_dir), True, manifest.embed_model, len(manifest.documents), manifest.passages, manifest.built_at,
         added=tuple(sorted(set(now) - set(manifest.documents))),
-        changed=tuple(sorted(d for d in now if d in manifest.documents and manifest.documents[d] != now[d])),
+        changed=tuple(sorted(d for d in now if d in manifest.documents and (manifest.documents[d] != now[d] or d in interrupted))),
         deleted=tuple(sorted(set(manifest.documents) - set(now))),
+        store=manifest.store.get("kind", "faiss"),
     )
 
 
 def _rebuild_hint(config: Config) -> str:
-    return f"rebuild it with: rag index --rebuild --corpus {config.corpus_dir} --index {config.index_dir}"
+    return f"rebuild it with: {_rebuild_command(config)}"
 
 
 def _read_manifest(build: Path, config: Config) -> Manifest:
@@ -207,6 +308,12 @@ def _read_manifest(build: Path, config: Config) -> Manifest:
 
 
 def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> None:
+    built_store, wanted_store = _store_description(manifest.store), _store_description(_store_settings(config))
+    if built_store != wanted_store:
+        raise StaleIndexError(
+            f"the index in {config.index_dir} keeps its passages in {built_store}, but the config asks for "
+            f"{wanted_store}; to use it, pass {_store_flags(manifest.store)}; or {_rebuild_hint(config)}"
+        )
     built = (manifest.embed_model, manifest.chunk_chars, manifest.chunk_overlap, manifest.dense_index)
     wanted = (embed_model, config.chunk_chars, config.chunk_overlap, config.dense_index)
     if built != wanted:
@@ -218,7 +325,39 @@ def _check_compatible(manifest: Manifest, config: Config, embed_model: str) -> N
         )
 
 
-def _read_build(build: Path, manifest: Manifest, config: Config) -> PassageIndex:
+def _store_settings(config: Config) -> dict[str, Any]:
+    """The manifest's "store" entry for this config (without "bm25", which the store decides)."""
+    if config.store == "milvus":
+        return {"kind": "milvus", "uri": config.store_uri, "collection": config.milvus_collection}
+    return {"kind": "faiss"}
+
+
+def _store_description(store: dict[str, Any]) -> str:
+    if store.get("kind") == "milvus":
+        return f"Milvus collection {store.get('collection')!r} at {store.get('uri') or 'the Lite file in the index folder'}"
+    return "FAISS + BM25 files"
+
+
+def _store_flags(store: dict[str, Any]) -> str:
+    """The command-line flags that select a store described in a manifest."""
+    if store.get("kind") != "milvus":
+        return "--store faiss"
+    uri = f" --store-uri {store['uri']}" if store.get("uri") else ""
+    collection = f" (and milvus_collection = \"{store.get('collection')}\" in rag.toml)" if store.get("collection") != "rag_passages" else ""
+    return f"--store milvus{uri}{collection}"
+
+
+def _rebuild_command(config: Config) -> str:
+    flags = f" --store milvus --store-uri {config.store_uri}" if config.store == "milvus" and config.store_uri else (
+        " --store milvus" if config.store == "milvus" else "")
+    return f"rag index --rebuild --corpus {config.corpus_dir} --index {config.index_dir}{flags}"
+
+
+def _read_build(build: Path, manifest: Manifest, config: Config, updating: bool = False) -> PassageStore:
+    if manifest.store.get("kind") == "milvus":
+        from rag.milvus_store import open_store
+
+        return open_store(config, manifest, _rebuild_hint(config), updating)
     try:
         with open(build / "passages.jsonl", encoding="utf-8") as f:
             chunks = tuple(Chunk(**json.loads(line)) for line in f)
@@ -290,86 +429,97 @@ def _claim_folder(index_dir: Path) -> None:
     _write_atomic(index_dir / MARKER, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
 
 
-def _build(config: Config, documents: list[Document], embedder: Embedder, previous: PassageIndex | None) -> tuple[PassageIndex, UpdateReport]:
+def _update(
+    config: Config, documents: list[Document], embedder: Embedder, previous: PassageStore | None,
+    interrupted: set[str], rebuild: bool,
+) -> tuple[PassageStore, UpdateReport]:
+    """Embed what is new, then delete and add by document in the store, then commit the manifest."""
     started = time.perf_counter()
     old_hashes = previous.manifest.documents if previous else {}
-    reusable = _reusable_passages(previous, documents)
-    new_chunks = [c for d in documents if d.doc_id not in reusable for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
+    current = {d.doc_id for d in documents}
+    if "*" in interrupted:
+        interrupted = set(old_hashes) | current
+    unchanged = {d.doc_id for d in documents if old_hashes.get(d.doc_id) == d.content_hash and d.doc_id not in interrupted}
+    new_docs = [d for d in documents if d.doc_id not in unchanged]
+    writer = _writer(config, previous, embedder.dimension, rebuild)  # refuses a foreign collection before embedding
+    new_chunks = [c for d in new_docs for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
     log.debug("embedding %d passages", len(new_chunks))
-    new_vectors = iter(embedder.embed([c.text for c in new_chunks]))
-
-    chunks: list[Chunk] = []
-    vectors = []
-    for doc in documents:
-        if doc.doc_id in reusable:
-            pairs = reusable[doc.doc_id]
-        else:
-            pairs = [(c, next(new_vectors)) for c in new_chunks if c.doc_id == doc.doc_id]
-        chunks.extend(c for c, _ in pairs)
-        vectors.extend(v for _, v in pairs)
-
-    dim = embedder.dimension
-    dense = DenseIndex.build(np.asarray(vectors, dtype=np.float32).reshape(-1, dim), kind=config.dense_index)
-    bm25 = Bm25Index.build([c.text for c in chunks])
+    vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
+    # Documents whose passages go: changed, deleted, or touched by an interrupted update.
+    stale = (set(old_hashes) - unchanged) | (interrupted - unchanged)
+    _mark_pending(Path(config.index_dir), config, stale | {d.doc_id for d in new_docs})
+    writer.delete(sorted(stale))
+    writer.add(new_chunks, vectors)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         embed_model=embedder.name,
-        embed_dim=dim,
+        embed_dim=embedder.dimension,
         chunk_chars=config.chunk_chars,
         chunk_overlap=config.chunk_overlap,
         documents={d.doc_id: d.content_hash for d in documents},
-        passages=len(chunks),
+        passages=0,  # the writer counts them when it commits
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         document_info=_document_info(documents),
         dense_index=config.dense_index,
+        store=_store_settings(config),
     )
-    index = PassageIndex(manifest, tuple(chunks), dense, bm25)
-    _write_build(Path(config.index_dir), index)
+    index = writer.commit(manifest)
     report = UpdateReport(
         added=tuple(d.doc_id for d in documents if d.doc_id not in old_hashes),
-        changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in reusable),
-        deleted=tuple(sorted(set(old_hashes) - set(manifest.documents))),
-        unchanged=len(reusable),
+        changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in unchanged),
+        deleted=tuple(sorted(set(old_hashes) - current)),
+        unchanged=len(unchanged),
         passages_embedded=len(new_chunks),
         seconds=time.perf_counter() - started,
     )
-    log.debug("index: %d passages from %d documents in %.1fs", len(chunks), len(documents), report.seconds)
+    log.debug("index: %d passages from %d documents in %.1fs", index.count(), len(documents), report.seconds)
     return index, report
+
+
+def _writer(config: Config, previous: PassageStore | None, dimension: int, rebuild: bool) -> StoreWriter:
+    if config.store == "milvus":
+        from rag.milvus_store import MilvusWriter
+
+        return MilvusWriter(config, dimension, previous is None, rebuild, _rebuild_command(config))
+    assert previous is None or isinstance(previous, PassageIndex)
+    return FaissWriter(config, previous)
 
 
 def _document_info(documents: list[Document]) -> dict[str, dict[str, Any]]:
     return {d.doc_id: {"title": d.title, "date": d.date, "page_starts": list(d.page_starts)} for d in documents}
 
 
-def _reusable_passages(previous: PassageIndex | None, documents: list[Document]) -> dict[str, list[tuple[Chunk, Any]]]:
-    """Passages and vectors of the documents whose text has not changed since the last build."""
-    if previous is None:
-        return {}
-    unchanged = {d.doc_id for d in documents if previous.manifest.documents.get(d.doc_id) == d.content_hash}
-    vectors = previous.dense.vectors()
-    reusable: dict[str, list[tuple[Chunk, Any]]] = {}
-    for row, c in enumerate(previous.chunks):
-        if c.doc_id in unchanged:
-            reusable.setdefault(c.doc_id, []).append((c, vectors[row]))
-    return reusable
-
-
-def _write_build(index_dir: Path, index: PassageIndex) -> None:
+def _write_build(index_dir: Path, manifest: Manifest, write_parts: Callable[[Path], None]) -> None:
+    """Write a new build folder (its parts, then the manifest) and point CURRENT at it."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     name = f"build-{stamp}-{uuid.uuid4().hex[:8]}"
     build = index_dir / name
     build.mkdir()
-    with open(build / "passages.jsonl", "w", encoding="utf-8") as f:
-        for c in index.chunks:
-            f.write(json.dumps({"doc_id": c.doc_id, "chunk_index": c.chunk_index, "start": c.start, "end": c.end, "text": c.text}, ensure_ascii=False) + "\n")
-    index.dense.save(build / "dense.faiss")
-    index.bm25.save(build / "bm25")
-    manifest = {f: getattr(index.manifest, f) for f in Manifest.__dataclass_fields__}
+    write_parts(build)
+    raw = {f: getattr(manifest, f) for f in Manifest.__dataclass_fields__}
     # The manifest is written last within the build, and the pointer after it: a reader
     # sees the old complete build or the new one, never a half-written one.
-    _write_atomic(build / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _write_atomic(build / MANIFEST, json.dumps(raw, indent=2, sort_keys=True) + "\n")
     _write_atomic(index_dir / POINTER, name + "\n")
+    (index_dir / PENDING).unlink(missing_ok=True)
     _remove_other_builds(index_dir, keep=name)
+
+
+def _pending(index_dir: Path) -> set[str]:
+    """The documents an interrupted Milvus update was changing (empty when none was)."""
+    try:
+        return set(json.loads((index_dir / PENDING).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, TypeError):
+        return {"*"}  # unreadable: redo everything
+
+
+def _mark_pending(index_dir: Path, config: Config, doc_ids: set[str]) -> None:
+    """Before Milvus changes anything, record which documents it will touch (FAISS needs no record:
+    its changes stay in a build folder that CURRENT does not name until the end)."""
+    if config.store == "milvus":
+        _write_atomic(index_dir / PENDING, json.dumps(sorted(doc_ids | _pending(index_dir))) + "\n")
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from eval.bench import (
     SQUAD, BenchResult, Latency, ReaderResult, ScaleResult, format_table, growth, growth_exponent, latency, main,
-    measure_size, overlap_at_k,
+    measure_milvus, measure_size, overlap_at_k,
 )
 from rag.config import Config
 from rag.types import Chunk
@@ -89,6 +89,23 @@ def test_measure_size_builds_saves_and_queries(tmp_path: Path) -> None:
         assert 0 < timing.p50_s <= timing.p95_s
 
 
+def test_measure_milvus_loads_and_queries_milvus_lite(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    words = [f"word{i}" for i in range(3000)]
+    texts = [" ".join(rng.sample(words, 12)) for _ in range(200)]
+    passages = [Chunk(f"p{i:03d}", 0, 0, len(t), t) for i, t in enumerate(texts)]
+    questions = [" ".join(rng.sample(t.split(), 3)) for t in texts[:15]]
+    vectors = unit_vectors(np.random.default_rng(1), 200, 64)
+
+    result = measure_milvus(passages, vectors, questions, HashEmbedder(), Config(), 0.01)
+
+    assert result.passages == 200 and result.insert_s > 0 and result.disk_mb > 0
+    assert result.passages_per_s == pytest.approx(200 / (2.0 + result.insert_s))
+    assert result.recall_at_10 == pytest.approx(1.0)  # FLAT: exact, like FAISS flat
+    for timing in (result.query, result.dense_query):
+        assert 0 < timing.p50_s <= timing.p95_s
+
+
 def test_table_names_the_default_reader_and_every_size() -> None:
     result = BenchResult(None, [scale_result(n, n / 1000) for n in SIZES], growth([scale_result(n, n / 1000) for n in SIZES]),
                          [ReaderResult("torch", True, 200, 17.0, 0.67, 0.78), ReaderResult("onnx", False, 200, 24.0, 0.66, 0.77)])
@@ -105,7 +122,9 @@ def test_table_names_the_default_reader_and_every_size() -> None:
 def test_scale_part_runs_on_tiny_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
 
-    assert main(["--parts", "scale", "--sizes", "50,100,200", "--questions", "5", "--out", str(out)]) == 0
+    vectors = tmp_path / "vectors.npz"
+    assert main(["--parts", "scale,milvus", "--sizes", "50,100,200", "--questions", "5", "--out", str(out), "--vectors", str(vectors)]) == 0
+    assert vectors.is_file()
 
     figures = json.loads(out.read_text(encoding="utf-8"))
     passages = [r["passages"] for r in figures["scale"]]

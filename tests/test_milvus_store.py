@@ -1,0 +1,388 @@
+"""The store interface against both stores: FAISS + BM25 files and Milvus (Lite, in-process).
+
+The contract tests run once per store with the hashed embedder of test_store (instant,
+deterministic, counts what it embeds). The pipeline tests use the real models on seeds/: in
+dense-only mode both stores must retrieve the same passages and give the same answers; in hybrid
+mode Milvus scores BM25 its own way, and the tolerance is stated where it is checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import Pipeline
+from rag.config import Config
+from rag.errors import ConfigError, CorruptIndexError, NotAnIndexError, StaleIndexError
+from rag.retriever import IndexRetriever
+from rag.store import PENDING, load_index, sync_index
+from tests.conftest import REPO, SEEDS
+from tests.test_store import DOCS, HashEmbedder, document, make_config, paragraph
+
+
+STORES = ("faiss", "milvus")
+
+
+def store_config(tmp_path: Path, store: str, **changes: object) -> Config:
+    return make_config(tmp_path / f"index-{store}", store=store, **changes)
+
+
+def search_all(index, question: str, embedder: HashEmbedder, mode: str) -> list[tuple[float, str, int]]:
+    """Every passage with its score, best first, ties in passage order: the hashed embedder gives
+    the near-identical sentences of these documents equal scores, and stores break ties differently."""
+    hits = IndexRetriever(index, embedder, mode).retrieve(question, index.count())
+    return sorted((-round(h.score, 5), h.chunk.doc_id, h.chunk.start) for h in hits)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_build_then_load_gives_the_same_passages(tmp_path: Path, store: str) -> None:
+    config = store_config(tmp_path, store)
+    built, report = sync_index(config, DOCS, HashEmbedder())
+    assert report.added == tuple(d.doc_id for d in DOCS)
+    loaded = load_index(config, "fake-hash-embedder")
+    assert loaded is not None and loaded.count() == built.count() == built.manifest.passages > 3
+    assert loaded.manifest.store["kind"] == store
+    hits = loaded.dense_search(HashEmbedder().embed(["naval exercise"])[0], 3)
+    assert loaded.passages([hits[0][0]])[0].doc_id == "notes/c.txt"
+    for c in loaded.passages([pid for pid, _ in hits]):
+        text = next(d.text for d in DOCS if d.doc_id == c.doc_id)
+        assert text[c.start : c.end] == c.text
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_updates_embed_only_what_changed_and_both_stores_agree(tmp_path: Path, store: str) -> None:
+    config = store_config(tmp_path, store)
+    embedder = HashEmbedder()
+    sync_index(config, DOCS, embedder)
+    embedder.embedded.clear()
+
+    _, report = sync_index(config, DOCS, embedder)
+    assert not report.wrote_index and embedder.embedded == []
+
+    changed = document("b.md", paragraph("the submarine base"))
+    added = document("d.txt", paragraph("the joint statement"))
+    documents = [DOCS[0], changed, added]  # notes/c.txt deleted
+    index, report = sync_index(config, documents, embedder)
+    assert (report.added, report.changed, report.deleted) == (("d.txt",), ("b.md",), ("notes/c.txt",))
+    assert all(("submarine" in t or "joint statement" in t) for t in embedder.embedded)
+
+    fresh, _ = sync_index(make_config(tmp_path / "fresh"), documents, HashEmbedder())  # FAISS, from scratch
+    assert index.count() == fresh.count()
+    for question in ("submarine base", "joint statement", "defense ministers", "naval exercise"):
+        assert search_all(index, question, embedder, "dense") == search_all(fresh, question, embedder, "dense")
+        ids = [pid for pid, _ in index.dense_search(embedder.embed([question])[0], 10)]
+        assert "notes/c.txt" not in {c.doc_id for c in index.passages(ids)}
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_lexical_search_finds_the_passages_with_the_words(tmp_path: Path, store: str) -> None:
+    index, _ = sync_index(store_config(tmp_path, store), DOCS, HashEmbedder())
+    assert index.supports_lexical
+    found = index.lexical_search("Yongsan garrison", 5)
+    assert found and {c.doc_id for c in index.passages([pid for pid, _ in found])} == {"b.md"}
+    ids = [pid for pid, _ in index.dense_search(HashEmbedder().embed(["naval exercise"])[0], 3)]
+    scores = index.lexical_scores("Yongsan garrison", ids)
+    assert all((s > 0) == (c.doc_id == "b.md") for s, c in zip(scores, index.passages(ids)))
+    assert index.lexical_search("is it the", 5) == []  # stop words only
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_manifest_checks_hold(tmp_path: Path, store: str) -> None:
+    config = store_config(tmp_path, store)
+    sync_index(config, DOCS, HashEmbedder())
+    with pytest.raises(StaleIndexError, match="rag index --rebuild"):
+        load_index(config, "another-embedder")
+    with pytest.raises(StaleIndexError, match="chunks of 150/40"):
+        load_index(dataclasses.replace(config, chunk_chars=300), "fake-hash-embedder")
+    other = "faiss" if store == "milvus" else "milvus"
+    with pytest.raises(StaleIndexError, match="keeps its passages in"):
+        load_index(dataclasses.replace(config, store=other), "fake-hash-embedder")
+
+
+def test_milvus_collection_another_index_wrote_is_refused_unless_rebuilding(tmp_path: Path) -> None:
+    shared = str(tmp_path / "shared.db")
+    first = make_config(tmp_path / "first", store="milvus", store_uri=shared)
+    sync_index(first, DOCS, HashEmbedder())
+    second = make_config(tmp_path / "second", store="milvus", store_uri=shared)
+    with pytest.raises(NotAnIndexError, match="already holds .* passages .* did not write"):
+        sync_index(second, DOCS[:1], HashEmbedder())
+    index, _ = sync_index(second, DOCS[:1], HashEmbedder(), rebuild=True)
+    assert {c.doc_id for c in index.passages([p for p, _ in index.lexical_search("defense ministers", 10)])} == {"a.txt"}
+
+
+def test_milvus_collection_changed_behind_the_manifest_is_reported(tmp_path: Path) -> None:
+    config = store_config(tmp_path, "milvus")
+    index, _ = sync_index(config, DOCS, HashEmbedder())
+    from rag.milvus_store import connect
+
+    connect(config).delete(config.milvus_collection, filter='doc_id == "a.txt"')
+    with pytest.raises(CorruptIndexError, match="holds .* passages, the manifest .* says"):
+        load_index(config, "fake-hash-embedder")
+    connect(config).drop_collection(config.milvus_collection)
+    with pytest.raises(CorruptIndexError, match="is missing; rebuild it with: rag index --rebuild .* --store milvus"):
+        load_index(config, "fake-hash-embedder")
+    index, _ = sync_index(config, DOCS, HashEmbedder(), rebuild=True)
+    assert index.count() == index.manifest.passages > 0
+
+
+def test_interrupted_milvus_update_is_named_then_repaired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = store_config(tmp_path, "milvus")
+    sync_index(config, DOCS, HashEmbedder())
+    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
+
+    from rag.milvus_store import MilvusWriter
+
+    def crash(self, chunks, vectors):  # the deletes went through, the inserts never came
+        raise KeyboardInterrupt("simulated kill between delete and insert")
+
+    monkeypatch.setattr(MilvusWriter, "add", crash)
+    with pytest.raises(KeyboardInterrupt):
+        sync_index(config, changed, HashEmbedder())
+    monkeypatch.undo()
+    assert json.loads((config.index_dir / PENDING).read_text()) == ["b.md"]
+    with pytest.raises(StaleIndexError, match="was interrupted; finish it with: rag index"):
+        load_index(config, "fake-hash-embedder")
+
+    embedder = HashEmbedder()
+    index, report = sync_index(config, changed, embedder)
+    assert report.changed == ("b.md",) and not (config.index_dir / PENDING).exists()
+    fresh, _ = sync_index(make_config(tmp_path / "fresh"), changed, HashEmbedder())
+    assert index.count() == fresh.count()
+    assert search_all(index, "submarine base", embedder, "dense") == search_all(fresh, "submarine base", embedder, "dense")
+
+
+def test_store_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="store must be one of faiss, milvus"):
+        Config(store="chroma")
+    with pytest.raises(ConfigError, match="ending in .db or a server URI"):
+        Config(store="milvus", store_uri="/tmp/passages.sqlite")
+    with pytest.raises(ConfigError, match="milvus_collection"):
+        Config(store="milvus", milvus_collection="rag passages; drop")
+    assert Config(index_dir=Path("idx"), store="milvus").milvus_uri == str(Path("idx") / "milvus.db")
+
+
+# --- The real pipeline on seeds/, both stores ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_questions() -> list[str]:
+    gold = [json.loads(line) for line in (REPO / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return [g["question"] for g in gold]
+
+
+@pytest.fixture(scope="module")
+def both_pipelines(tmp_path_factory: pytest.TempPathFactory, embedder, reader) -> tuple[Pipeline, Pipeline]:
+    folder = tmp_path_factory.mktemp("stores")
+    pipelines = []
+    for store in STORES:
+        config = Config(corpus_dir=SEEDS, index_dir=folder / store, store=store)
+        pipeline = Pipeline(config, embedder=embedder, reader=reader)
+        pipeline.index()
+        pipelines.append(pipeline)
+    return pipelines[0], pipelines[1]
+
+
+def passages_of(hits) -> list[tuple[str, int, int]]:
+    return [(h.chunk.doc_id, h.chunk.start, h.chunk.end) for h in hits]
+
+
+# Hybrid: Milvus computes BM25 with its own analyzer and IDF, so the fused ranking may differ a
+# little. Stated tolerance: on average at least 80% of the top-5 passages are the same, and at least
+# 90% of the questions asked get the same answer text.
+HYBRID_TOP5_OVERLAP = 0.80
+HYBRID_SAME_ANSWERS = 0.90
+ANSWERED = slice(0, None, 3)  # reading is the slow part: answers for every third gold question
+
+
+def test_dense_only_retrieval_is_identical_and_hybrid_close_on_seeds(both_pipelines, seed_questions) -> None:
+    faiss_pipeline, milvus_pipeline = both_pipelines
+    overlaps = []
+    for question in seed_questions:
+        faiss_hits = faiss_pipeline.search(question, 5, mode="dense")
+        milvus_hits = milvus_pipeline.search(question, 5, mode="dense")
+        assert passages_of(milvus_hits) == passages_of(faiss_hits), question
+        np.testing.assert_allclose([h.dense_score for h in milvus_hits], [h.dense_score for h in faiss_hits], atol=1e-5)
+        hybrid_faiss, hybrid_milvus = faiss_pipeline.search(question, 5), milvus_pipeline.search(question, 5)
+        overlaps.append(len(set(passages_of(hybrid_faiss)) & set(passages_of(hybrid_milvus))) / 5)
+        assert all(h.bm25_score >= 0 for h in hybrid_milvus)
+        # Milvus's full-text search takes part wherever bm25s finds a word of the question.
+        assert any(h.bm25_score > 0 for h in hybrid_milvus) == any(h.bm25_score > 0 for h in hybrid_faiss), question
+    print(f"hybrid top-5 overlap {np.mean(overlaps):.3f}")
+    assert np.mean(overlaps) >= HYBRID_TOP5_OVERLAP
+
+
+def test_answers_are_identical_dense_and_close_hybrid_on_seeds(both_pipelines, seed_questions) -> None:
+    faiss_pipeline, milvus_pipeline = both_pipelines
+    asked = seed_questions[ANSWERED]
+    same_hybrid = 0
+    for question in asked:
+        a = faiss_pipeline.ask(question, retrieval="dense")
+        b = milvus_pipeline.ask(question, retrieval="dense")
+        assert (b.text, b.abstained) == (a.text, a.abstained), question
+        assert [(c.doc_id, c.start, c.end) for c in b.citations] == [(c.doc_id, c.start, c.end) for c in a.citations]
+        a, b = faiss_pipeline.ask(question), milvus_pipeline.ask(question)
+        same_hybrid += (a.text, a.abstained) == (b.text, b.abstained)
+    print(f"hybrid: {same_hybrid}/{len(asked)} same answers")
+    assert same_hybrid / len(asked) >= HYBRID_SAME_ANSWERS
+
+
+def test_an_upload_is_added_to_milvus_without_a_rebuild(tmp_path: Path, embedder, reader) -> None:
+    config = Config(corpus_dir=SEEDS, index_dir=tmp_path / "index", store="milvus")
+    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    first = pipeline.index()
+    passages = pipeline._passage_index().count()
+    text = "The lighthouse keeper of Ulleungdo, Park Min-jae, retired in March 2026 after forty years.\n"
+    report = pipeline.add_document("lighthouse.txt", text.encode())
+    assert first.passages_embedded > 0 and report.added == ("uploads/lighthouse.txt",)
+    assert report.passages_embedded == 1 and report.unchanged == 5
+    assert pipeline._passage_index().count() == passages + 1
+    answer = pipeline.ask("Who was the lighthouse keeper of Ulleungdo?")
+    assert answer.text == "Park Min-jae" and answer.citations[0].doc_id == "uploads/lighthouse.txt"
+
+
+def rag(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_cli_index_and_ask_with_milvus_lite(tmp_path: Path) -> None:
+    uri = str(tmp_path / "passages.db")
+    index = rag("index", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store", "milvus",
+                "--store-uri", uri, "--json", cwd=tmp_path)
+    assert index.returncode == 0, index.stderr
+    assert json.loads(index.stdout)["passages_embedded"] > 0 and Path(uri).exists()
+    ask = rag("ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"),
+              "--store-uri", uri, "--json", cwd=tmp_path)
+    assert ask.returncode == 0, ask.stderr
+    assert json.loads(ask.stdout)["answer"]
+    status = rag("status", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store-uri", uri, "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["store"] == "milvus" and json.loads(status.stdout)["up_to_date"] is True
+    faiss = rag("ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"),
+                cwd=tmp_path)
+    assert faiss.returncode == 2 and "keeps its passages in Milvus" in faiss.stderr and "--store milvus" in faiss.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path):
+    """A Milvus server on a local TCP port: milvus-lite's own gRPC server (`python -m milvus_lite
+    server`), which speaks the protocol a Milvus server does. Not a Milvus cluster: that needs
+    Docker or Kubernetes, which this machine does not have."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "server-data"), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert server.poll() is None, server.stderr.read()
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_the_http_path_talks_to_a_milvus_server(tmp_path: Path, milvus_server: str) -> None:
+    config = make_config(tmp_path / "index", store="milvus", store_uri=milvus_server)
+    embedder = HashEmbedder()
+    index, _ = sync_index(config, DOCS, embedder)
+    assert not (tmp_path / "index" / "milvus.db").exists()  # the passages are in the server
+    fresh, _ = sync_index(make_config(tmp_path / "fresh"), DOCS, HashEmbedder())
+    assert index.count() == fresh.count()
+    for question in ("Yongsan garrison", "naval exercise"):
+        assert search_all(index, question, embedder, "dense") == search_all(fresh, question, embedder, "dense")
+    assert {c.doc_id for c in index.passages([p for p, _ in index.lexical_search("Yongsan garrison", 5)])} == {"b.md"}
+
+    changed = [DOCS[0], document("b.md", paragraph("the submarine base"))]
+    index, report = sync_index(config, changed, embedder)
+    assert (report.changed, report.deleted) == (("b.md",), ("notes/c.txt",))
+    reopened = load_index(config, "fake-hash-embedder")  # a second client, as another replica would be
+    assert reopened.count() == index.count() == sync_index(make_config(tmp_path / "fresh2"), changed, HashEmbedder())[0].count()
+
+
+def test_an_unreachable_milvus_server_is_one_clear_error(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "index", store="milvus", store_uri=f"http://127.0.0.1:{free_port()}")
+    from rag.errors import IndexFolderError
+
+    started = time.monotonic()
+    with pytest.raises(IndexFolderError, match="cannot open Milvus at http://127.0.0.1:"):
+        sync_index(config, DOCS, HashEmbedder())
+    assert time.monotonic() - started < 60
+
+
+def test_a_lite_file_another_process_holds_is_one_clear_error(tmp_path: Path) -> None:
+    uri = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pymilvus import MilvusClient; MilvusClient(uri={uri!r}); print('open', flush=True); input()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = rag("index", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store-uri", uri, cwd=tmp_path)
+        assert result.returncode == 2
+        [line] = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"rag: cannot open Milvus at {uri}: ")
+        assert line.endswith("Milvus Lite lets one process open a file at a time: if rag serve or another rag command "
+                             'is using it, stop it, or use a Milvus server (store_uri = "http://host:19530")')
+    finally:
+        holder.communicate("\n", timeout=60)
+
+
+def test_serve_and_eval_run_on_milvus(tmp_path: Path) -> None:
+    """`rag eval` and `rag serve` take the same flags; the server answers from the Milvus collection."""
+    index = tmp_path / "idx"
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "Where did Ahn Gyu-back and Gen Nakatani meet?",
+                                "answers": ["Seoul"], "doc_ids": ["000_d8589817e4af2ab0.txt"]}) + "\n", encoding="utf-8")
+    evaluated = rag("eval", "--gold", str(gold), "--corpus", str(SEEDS), "--index", str(index), "--store", "milvus",
+                    "--json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["em"] == 1.0
+    assert (index / "milvus.db").exists()
+
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--corpus", str(SEEDS), "--index", str(index), "--store", "milvus",
+         "--port", str(port), "--no-browser"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
+    )
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+        from gradio_client import Client
+
+        result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            "Where did Ahn Gyu-back and Gen Nakatani meet?", api_name="/ask")
+        assert result["answer"] == "Seoul" and result["citations"][0]["doc_id"].startswith("00")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
