@@ -180,15 +180,12 @@ def seed_questions() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def both_pipelines(tmp_path_factory: pytest.TempPathFactory, embedder, reader) -> tuple[Pipeline, Pipeline]:
-    folder = tmp_path_factory.mktemp("stores")
-    pipelines = []
-    for store in STORES:
-        config = Config(corpus_dir=SEEDS, index_dir=folder / store, store=store)
-        pipeline = Pipeline(config, embedder=embedder, reader=reader)
-        pipeline.index()
-        pipelines.append(pipeline)
-    return pipelines[0], pipelines[1]
+def both_pipelines(tmp_path_factory: pytest.TempPathFactory, seeds_pipeline, embedder, reader) -> tuple[Pipeline, Pipeline]:
+    """The session's FAISS pipeline over seeds/, and the same corpus indexed into Milvus Lite."""
+    config = Config(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("stores") / "milvus", store="milvus")
+    milvus_pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    milvus_pipeline.index()
+    return seeds_pipeline, milvus_pipeline
 
 
 def passages_of(hits) -> list[tuple[str, int, int]]:
@@ -200,7 +197,7 @@ def passages_of(hits) -> list[tuple[str, int, int]]:
 # 90% of the questions asked get the same answer text.
 HYBRID_TOP5_OVERLAP = 0.80
 HYBRID_SAME_ANSWERS = 0.90
-ANSWERED = slice(0, None, 3)  # reading is the slow part: answers for every third gold question
+ANSWERED = slice(0, None, 6)  # reading is the slow part: answers for every sixth gold question
 
 
 def test_dense_only_retrieval_is_identical_and_hybrid_close_on_seeds(both_pipelines, seed_questions) -> None:
@@ -252,24 +249,6 @@ def test_an_upload_is_added_to_milvus_without_a_rebuild(tmp_path: Path, embedder
 def rag(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
-
-
-def test_cli_index_and_ask_with_milvus_lite(tmp_path: Path) -> None:
-    uri = str(tmp_path / "passages.db")
-    index = rag("index", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store", "milvus",
-                "--store-uri", uri, "--json", cwd=tmp_path)
-    assert index.returncode == 0, index.stderr
-    assert json.loads(index.stdout)["passages_embedded"] > 0 and Path(uri).exists()
-    ask = rag("ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"),
-              "--store-uri", uri, "--json", cwd=tmp_path)
-    assert ask.returncode == 0, ask.stderr
-    assert json.loads(ask.stdout)["answer"]
-    status = rag("status", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store-uri", uri, "--json", cwd=tmp_path)
-    assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["store"] == "milvus" and json.loads(status.stdout)["up_to_date"] is True
-    faiss = rag("ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"),
-                cwd=tmp_path)
-    assert faiss.returncode == 2 and "keeps its passages in Milvus" in faiss.stderr and "--store milvus" in faiss.stderr
 
 
 def free_port() -> int:
@@ -334,20 +313,23 @@ def test_a_lite_file_another_process_holds_is_one_clear_error(tmp_path: Path) ->
         [sys.executable, "-c", f"from pymilvus import MilvusClient; MilvusClient(uri={uri!r}); print('open', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+    from rag.errors import IndexFolderError
+
     try:
         assert holder.stdout.readline().strip() == "open"
-        result = rag("index", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--store-uri", uri, cwd=tmp_path)
-        assert result.returncode == 2
-        [line] = result.stderr.strip().splitlines()  # one line, no traceback
-        assert line.startswith(f"rag: cannot open Milvus at {uri}: ")
+        with pytest.raises(IndexFolderError) as refused:
+            sync_index(make_config(tmp_path / "idx", store="milvus", store_uri=uri), DOCS, HashEmbedder())
+        [line] = str(refused.value).splitlines()  # one line: the CLI prints it after "rag: ", exit 2
+        assert line.startswith(f"cannot open Milvus at {uri}: ")
         assert line.endswith("Milvus Lite lets one process open a file at a time: if rag serve or another rag command "
                              'is using it, stop it, or use a Milvus server (store_uri = "http://host:19530")')
     finally:
         holder.communicate("\n", timeout=60)
 
 
-def test_serve_and_eval_run_on_milvus(tmp_path: Path) -> None:
-    """`rag eval` and `rag serve` take the same flags; the server answers from the Milvus collection."""
+def test_eval_status_and_serve_run_on_milvus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rag eval`, `status` and `serve` take the store flags; the server answers from the Milvus
+    collection; without the flags rag refuses, naming them."""
     index = tmp_path / "idx"
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"id": "g1", "question": "Where did Ahn Gyu-back and Gen Nakatani meet?",
@@ -386,3 +368,13 @@ def test_serve_and_eval_run_on_milvus(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+    # In-process, after the server is gone (Milvus Lite lets one process at a time open the file):
+    from rag import cli  # neither command loads a model
+
+    assert cli.main(["status", "--corpus", str(SEEDS), "--index", str(index), "--store", "milvus", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["store"] == "milvus" and status["up_to_date"] is True
+    assert cli.main(["ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(index)]) == 2
+    refused = capsys.readouterr().err
+    assert "keeps its passages in Milvus" in refused and "--store milvus" in refused
