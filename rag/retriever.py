@@ -51,7 +51,7 @@ class IndexRetriever:
         ids = [pid for pid, _ in top]
         chunks = self._index.passages(ids)
         cosines = self._index.cosines(query, ids)
-        bm25 = self._index.lexical_scores(question, ids) if self._index.supports_lexical else [0.0] * len(ids)
+        bm25 = self._index.lexical_scores(question, ids)  # all 0.0 on a store without lexical search
         return [
             Hit(c, score, dense_score=cos, bm25_score=b)
             for c, (_, score), cos, b in zip(chunks, top, cosines, bm25, strict=True)

@@ -202,7 +202,7 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
         if previous is None:
             _claim_folder(index_dir)
         with _exclusive(index_dir):
-            return _update(config, documents, embedder, previous, _pending(index_dir), rebuild)
+            return _update(config, documents, embedder, previous, interrupted, rebuild)
     except OSError as err:
         raise IndexFolderError(f"cannot write the index in {index_dir}: {err.strerror or err}") from err
 
@@ -343,7 +343,8 @@ def _store_flags(store: dict[str, Any]) -> str:
     if store.get("kind") != "milvus":
         return "--store faiss"
     uri = f" --store-uri {store['uri']}" if store.get("uri") else ""
-    collection = f" (and milvus_collection = \"{store.get('collection')}\" in rag.toml)" if store.get("collection") != "rag_passages" else ""
+    default = Config.__dataclass_fields__["milvus_collection"].default
+    collection = f" (and milvus_collection = \"{store.get('collection')}\" in rag.toml)" if store.get("collection") != default else ""
     return f"--store milvus{uri}{collection}"
 
 

@@ -65,12 +65,17 @@ def test_growth_of_each_time_and_none_from_one_size() -> None:
     assert growth(linear[:1]) == {}
 
 
-def test_measure_size_builds_saves_and_queries(tmp_path: Path) -> None:
-    rng = random.Random(0)
+def random_corpus(seed: int, passages: int, questions: int) -> tuple[list[Chunk], list[str]]:
+    """Passages of 12 random words out of 3,000, and questions of 3 words from the first passages."""
+    rng = random.Random(seed)
     words = [f"word{i}" for i in range(3000)]
-    texts = [" ".join(rng.sample(words, 12)) for _ in range(300)]
-    passages = [Chunk(f"p{i:03d}", 0, 0, len(t), t) for i, t in enumerate(texts)]
-    questions = [" ".join(rng.sample(t.split(), 3)) for t in texts[:20]]
+    texts = [" ".join(rng.sample(words, 12)) for _ in range(passages)]
+    chunks = [Chunk(f"p{i:03d}", 0, 0, len(t), t) for i, t in enumerate(texts)]
+    return chunks, [" ".join(rng.sample(t.split(), 3)) for t in texts[:questions]]
+
+
+def test_measure_size_builds_saves_and_queries(tmp_path: Path) -> None:
+    passages, questions = random_corpus(seed=0, passages=300, questions=20)
     embedder = HashEmbedder()
     # Random passage vectors, not hashed ones: hashed words tie on most rows, and with ties the
     # top 10 (and so recall against it) is not well defined.
@@ -90,11 +95,7 @@ def test_measure_size_builds_saves_and_queries(tmp_path: Path) -> None:
 
 
 def test_measure_milvus_loads_and_queries_milvus_lite(tmp_path: Path) -> None:
-    rng = random.Random(1)
-    words = [f"word{i}" for i in range(3000)]
-    texts = [" ".join(rng.sample(words, 12)) for _ in range(200)]
-    passages = [Chunk(f"p{i:03d}", 0, 0, len(t), t) for i, t in enumerate(texts)]
-    questions = [" ".join(rng.sample(t.split(), 3)) for t in texts[:15]]
+    passages, questions = random_corpus(seed=1, passages=200, questions=15)
     vectors = unit_vectors(np.random.default_rng(1), 200, 64)
 
     result = measure_milvus(passages, vectors, questions, HashEmbedder(), Config(), 0.01)
