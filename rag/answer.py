@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import bisect
 import re
-import string
 from collections.abc import Mapping, Sequence
 
+from rag.normalize import normalize_answer
+from rag.scoring import Scorer, rank_answers
 from rag.types import Alternative, Answer, Citation, DocumentInfo, Hit, Span
 
 ABSTAIN_MESSAGE = "The documents don't say. These passages came closest:"
@@ -28,37 +29,36 @@ def decide(
     hits: Sequence[Hit],
     min_confidence: float,
     documents: Mapping[str, DocumentInfo] | None = None,
+    scorer: Scorer | None = None,
 ) -> Answer:
     """The best-supported answer among the spans, or an abstention when it is too weak.
 
     Spans whose text normalises the same (SQuAD normalisation) are one answer; each is a citation.
-    Confidence combines the reader's probability with how close the passage is to the question.
-    Strong answers from other documents that say something else are kept as alternatives (the
-    sources disagree); when the question asks what is current, the version from the most recently
-    dated document is chosen, and the answer says why.
+    Answers are ranked by the scorer's span scoring, and the confidence is its calibrated estimate
+    that the answer is right (rag/scoring.py). Strong answers from other documents that say
+    something else are kept as alternatives (the sources disagree); when the question asks what is
+    current, the version from the most recently dated document is chosen, and the answer says why.
 
     Args:
-        spans: The reader's candidates, most probable first.
-        hits: The passages the spans came from, with their retrieval scores.
+        spans: The reader's candidates.
+        hits: The passages the spans came from, with their retrieval scores, best first.
         min_confidence: Abstain below this confidence.
         documents: Titles, dates and pages of the documents, for citations.
+        scorer: How spans are compared and confidence computed (default: window softmax, uncalibrated).
     """
     documents = documents or {}
-    groups: dict[str, list[Span]] = {}
-    for span in spans:
-        key = normalize_answer(span.text)
-        if key:
-            groups.setdefault(key, []).append(span)
-    if not groups:
+    scorer = scorer or Scorer()
+    ranked = rank_answers(spans, hits, scorer.span_scoring)
+    if not ranked:
         return _abstain(question, hits, 0.0)
-    relevance = {(h.chunk.doc_id, h.chunk.chunk_index): h.dense_score for h in hits}
-    scored = [(_confidence(members[0], relevance), key) for key, members in groups.items()]
-    # Highest confidence wins; ties go to the more probable reading, then the text, for determinism.
-    confidence, key = max(scored, key=lambda item: (item[0], groups[item[1]][0].probability, item[1]))
+    groups = {r.key: list(r.spans) for r in ranked}
+    # The best-ranked answer is chosen; confidence only decides whether rag answers at all.
+    scored = [(scorer.confidence(r), r.key) for r in ranked]
+    confidence, key = scored[0]
     if confidence < min_confidence:
         return _abstain(question, hits, confidence)
     chosen = Alternative(groups[key][0].text, confidence, _citations(groups[key], documents))
-    alternatives = _disagreeing(chosen, scored, groups, documents, min_confidence)
+    alternatives = _disagreeing(chosen, scored[1:], groups, documents, min_confidence)
     chosen_because = None
     if alternatives and _ASKS_WHAT_IS_CURRENT.search(question):
         latest = max([chosen, *alternatives], key=_latest_date)
@@ -111,7 +111,7 @@ def _disagreeing(
     taken = [set(normalize_answer(chosen.text).split())]
     chosen_docs = {c.doc_id for c in chosen.citations}
     found = []
-    for confidence, key in sorted(scored, reverse=True):
+    for confidence, key in sorted(scored, key=lambda item: -item[0]):
         if len(found) == _MAX_ALTERNATIVES or confidence < max(min_confidence, _DISAGREEMENT_RATIO * chosen.confidence):
             break
         words = set(key.split())
@@ -148,17 +148,6 @@ def with_threshold(answer: Answer, min_confidence: float) -> Answer:
     return _abstain(answer.question, answer.passages, answer.confidence)
 
 
-def _confidence(best: Span, relevance: dict[tuple[str, int], float]) -> float:
-    """Reader probability, discounted when the passage is far from the question.
-
-    A reader sure of a span in an unrelated passage is answering another question; dense cosine
-    similarity of all-MiniLM-L6-v2 is near 0 for unrelated text and above ~0.4 for on-topic text.
-    """
-    cosine = relevance.get((best.chunk.doc_id, best.chunk.chunk_index), 0.0)
-    closeness = min(1.0, max(0.0, cosine) / 0.4)
-    return float(min(1.0, max(0.0, best.probability * closeness)))
-
-
 def _unique_places(spans: list[Span]) -> list[Span]:
     """One citation per document span (overlapping passages find the same one twice)."""
     seen: set[tuple[str, int, int]] = set()
@@ -174,14 +163,3 @@ def _abstain(question: str, hits: Sequence[Hit], confidence: float) -> Answer:
     return Answer(
         question=question, text=None, citations=(), confidence=confidence, passages=tuple(hits), message=ABSTAIN_MESSAGE
     )
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 answer normalisation: lower case, no punctuation, articles or extra spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-_PUNCTUATION = frozenset(string.punctuation)

@@ -15,6 +15,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 READER_BACKENDS = ("onnx", "torch")
 DENSE_INDEXES = ("flat", "hnsw")
 STORES = ("faiss", "milvus")
+SPAN_SCORINGS = ("window_softmax", "logits", "shared_softmax")  # rag/scoring.py says what each means
 MILVUS_LITE_FILE = "milvus.db"  # the Milvus Lite file inside the index folder when store_uri is ""
 
 
@@ -55,6 +56,12 @@ class Config:
     reader_stride: int = 128
     reader_batch_size: int = 16
     max_answer_tokens: int = 30
+    # How spans from different passages are compared: "window_softmax", "logits" (start + end
+    # logit) or "shared_softmax" (one softmax over all windows of the question); see rag/scoring.py.
+    span_scoring: str = "window_softmax"
+    # The calibration of the confidence (JSON from python -m eval.tune). "" means calibration.json
+    # in the reader's model folder; with none, confidence is the uncalibrated window probability.
+    calibration_file: str = ""
     # Abstain when the answer's confidence is below this. Tuned on the dev part of eval/gold.jsonl
     # (rag eval --gold eval/gold.jsonl --tune): the middle of the best plateau of the overall score.
     min_confidence: float = 0.15
@@ -75,6 +82,8 @@ class Config:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.dense_index not in DENSE_INDEXES:
             raise ConfigError(f"dense_index must be one of {', '.join(DENSE_INDEXES)}, not {self.dense_index!r}")
+        if self.span_scoring not in SPAN_SCORINGS:
+            raise ConfigError(f"span_scoring must be one of {', '.join(SPAN_SCORINGS)}, not {self.span_scoring!r}")
         if self.store not in STORES:
             raise ConfigError(f"store must be one of {', '.join(STORES)}, not {self.store!r}")
         if self.store_uri and not (self.store_uri.endswith(".db") or self.store_uri.startswith(("http://", "https://"))):

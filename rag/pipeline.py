@@ -18,6 +18,7 @@ from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
+from rag.scoring import Scorer, scorer_for
 from rag.passage_store import PassageStore
 from rag.store import IndexStatus, UpdateReport, load_index, sync_index
 from rag.types import Answer, Document, DocumentInfo, Hit
@@ -38,15 +39,19 @@ class Pipeline:
     """
 
     def __init__(
-        self, config: Config | None = None, embedder: Embedder | None = None, reader: ExtractiveReader | None = None
+        self, config: Config | None = None, embedder: Embedder | None = None, reader: ExtractiveReader | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         """Args:
             embedder, reader: Already-loaded models to share between pipelines (by default each
                 pipeline loads its own on first use).
+            scorer: How answers are ranked and calibrated (by default from the config and the
+                reader's calibration.json).
         """
         self.config = config or Config()
         self._embedder = embedder
         self._reader = reader
+        self._scorer = scorer
         self._index: PassageStore | None = None
         self._lock = threading.Lock()
 
@@ -67,6 +72,11 @@ class Pipeline:
     @cached_property
     def reader(self) -> ExtractiveReader:
         return self._reader or ExtractiveReader(self.config)
+
+    @cached_property
+    def scorer(self) -> Scorer:
+        """How answers are ranked and their confidence calibrated, for this config and reader."""
+        return self._scorer or scorer_for(self.config, self.reader.location)
 
     def index(self, rebuild: bool = False) -> UpdateReport:
         """Build the index, or bring it up to date with the corpus (only changed files are embedded)."""
@@ -113,7 +123,7 @@ class Pipeline:
         read = time.perf_counter()
         index = self._passage_index()
         documents = {h.chunk.doc_id: index.manifest.info(h.chunk.doc_id) for h in hits}
-        answer = decide(question, spans, hits, float(threshold), documents)
+        answer = decide(question, spans, hits, float(threshold), documents, self.scorer)
         timings = {"retrieve": retrieved - started, "read": read - retrieved, "total": time.perf_counter() - started}
         return dataclasses.replace(answer, timings=timings)
 

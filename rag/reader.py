@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Start and end candidates kept per window; spans are formed from their pairs.
 _TOP_TOKENS = 20
+# Spans kept per window (best start + end logits first).
+_SPANS_PER_WINDOW = 20
 
 
 MAX_QUESTION_TOKENS = 64
@@ -32,12 +34,13 @@ class ExtractiveReader:
     """Reads passages with a transformers QA model (``AutoModelForQuestionAnswering``).
 
     Long passages are read in overlapping windows. A span's probability is the product of the
-    softmaxed start and end logits over its window's context tokens plus [CLS] ("no answer").
+    softmaxed start and end logits over its window's context tokens plus [CLS] ("no answer"); each
+    span also carries its raw logits, so rag/scoring.py can compare spans across passages.
     """
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self.name, self._location = reader_location(config.reader_model)
+        self.name, self.location = reader_location(config.reader_model)
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerFast:
@@ -45,11 +48,11 @@ class ExtractiveReader:
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self._location)
+            tokenizer = AutoTokenizer.from_pretrained(self.location)
         except Exception as err:
-            raise missing_model_error(self._location, err) from err
+            raise missing_model_error(self.location, err) from err
         if not tokenizer.is_fast:
-            raise missing_model_error(self._location, TypeError("the reader needs a fast tokenizer (offsets)"))
+            raise missing_model_error(self.location, TypeError("the reader needs a fast tokenizer (offsets)"))
         return tokenizer
 
     @cached_property
@@ -57,9 +60,9 @@ class ExtractiveReader:
         go_offline()
         from transformers import AutoModelForQuestionAnswering
         try:
-            model = AutoModelForQuestionAnswering.from_pretrained(self._location)
+            model = AutoModelForQuestionAnswering.from_pretrained(self.location)
         except Exception as err:
-            raise missing_model_error(self._location, err) from err
+            raise missing_model_error(self.location, err) from err
         # Weights may be stored as float16; CPUs compute float32 faster and more exactly.
         return model.float().eval()
 
@@ -69,7 +72,7 @@ class ExtractiveReader:
         if self._config.reader_backend == "onnx":
             from rag.onnx_backend import OnnxQaModel, cached_int8_export
 
-            path = cached_int8_export(self._location, lambda: self.model, self._config.cache_dir)
+            path = cached_int8_export(self.location, lambda: self.model, self._config.cache_dir)
             return OnnxQaModel(path)
         return TorchQaModel(self.model)
 
@@ -120,12 +123,14 @@ class ExtractiveReader:
             ends.append(end)
         start_logits, end_logits = np.concatenate(starts), np.concatenate(ends)
 
+        windows_of_pair: dict[int, int] = {}
         for window, pair_row in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
             owner, _, chunk = pairs[pair_row]
             best = results[owner]
+            windows_of_pair[pair_row] = windows_of_pair.get(pair_row, -1) + 1
             for span in self._window_spans(
-                chunk, encoding.sequence_ids(window), encoding["offset_mapping"][window].tolist(),
-                start_logits[window], end_logits[window],
+                chunk, windows_of_pair[pair_row], encoding.sequence_ids(window),
+                encoding["offset_mapping"][window].tolist(), start_logits[window], end_logits[window],
             ):
                 key = (span.chunk.doc_id, span.start, span.end)
                 if key not in best or span.probability > best[key].probability:
@@ -135,6 +140,7 @@ class ExtractiveReader:
     def _window_spans(
         self,
         chunk: Chunk,
+        window: int,
         sequence_ids: list[int | None],
         offsets: list[Any],
         start_logits: npt.NDArray[np.float32],
@@ -143,29 +149,43 @@ class ExtractiveReader:
         context = np.array([i for i, s in enumerate(sequence_ids) if s == 1])
         if context.size == 0:
             return []
+        start_context, end_context = start_logits[context].astype(np.float64), end_logits[context].astype(np.float64)
+        null_start, null_end = float(start_logits[0]), float(end_logits[0])
         # Softmax over [CLS] and the context tokens only: question and padding are never answers.
-        start_p = _softmax(np.concatenate([start_logits[:1], start_logits[context]]))[1:]
-        end_p = _softmax(np.concatenate([end_logits[:1], end_logits[context]]))[1:]
-        top_starts = np.argsort(-start_p, kind="stable")[:_TOP_TOKENS]
-        top_ends = np.argsort(-end_p, kind="stable")[:_TOP_TOKENS]
-        spans = []
+        start_p = _softmax(np.concatenate([[null_start], start_context]))[1:]
+        end_p = _softmax(np.concatenate([[null_end], end_context]))[1:]
+        start_log_z, end_log_z = _log_sum_exp(start_context), _log_sum_exp(end_context)
+        top_starts = np.argsort(-start_context, kind="stable")[:_TOP_TOKENS]
+        top_ends = np.argsort(-end_context, kind="stable")[:_TOP_TOKENS]
+        candidates = []
         for s in top_starts:
             for e in top_ends:
                 if e < s or e - s + 1 > self._config.max_answer_tokens:
                     continue
                 char_start, char_end = offsets[context[s]][0], offsets[context[e]][1]
-                if not 0 <= char_start < char_end <= len(chunk.text):
-                    continue
-                spans.append(
-                    Span(
-                        chunk=chunk,
-                        start=chunk.start + char_start,
-                        end=chunk.start + char_end,
-                        text=chunk.text[char_start:char_end],
-                        probability=float(start_p[s] * end_p[e]),
-                    )
-                )
-        return spans
+                if 0 <= char_start < char_end <= len(chunk.text):
+                    candidates.append((start_context[s] + end_context[e], int(s), int(e), char_start, char_end))
+        # The best spans of the window by start + end logit (the same order as by probability);
+        # the long tail of a window is never an answer and only slows grouping down.
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        return [
+            Span(
+                chunk=chunk,
+                start=chunk.start + char_start,
+                end=chunk.start + char_end,
+                text=chunk.text[char_start:char_end],
+                probability=float(start_p[s] * end_p[e]),
+                start_logit=float(start_context[s]),
+                end_logit=float(end_context[e]),
+                null_start_logit=null_start,
+                null_end_logit=null_end,
+                window=window,
+                start_log_z=start_log_z,
+                end_log_z=end_log_z,
+                tokens=e - s + 1,
+            )
+            for _, s, e, char_start, char_end in candidates[:_SPANS_PER_WINDOW]
+        ]
 
 
 class TorchQaModel:
@@ -180,6 +200,11 @@ class TorchQaModel:
         with torch.inference_mode():
             out = self._model(**{name: torch.from_numpy(t) for name, t in inputs.items()})
         return out.start_logits.float().numpy(), out.end_logits.float().numpy()
+
+
+def _log_sum_exp(logits: npt.NDArray[np.float64]) -> float:
+    top = float(logits.max())
+    return top + float(np.log(np.exp(logits - top).sum()))
 
 
 def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

@@ -185,3 +185,24 @@ class Span:
     end: int
     text: str
     probability: float
+    # The raw numbers behind the probability, so spans can be scored across passages in other ways
+    # (rag/scoring.py): the start and end logits, the window's "no answer" ([CLS]) logits, and
+    # the log-sum-exp of the start and end logits over the window's context tokens.
+    start_logit: float = 0.0
+    end_logit: float = 0.0
+    null_start_logit: float = 0.0
+    null_end_logit: float = 0.0
+    window: int = 0  # which window of its passage the span was read in
+    start_log_z: float = 0.0
+    end_log_z: float = 0.0
+    tokens: int = 1  # length in the reader's tokens
+
+    @property
+    def logit(self) -> float:
+        """start + end logit: the reader's raw score, comparable across windows and passages."""
+        return self.start_logit + self.end_logit
+
+    @property
+    def null_logit(self) -> float:
+        """The window's "no answer" score on the same scale as :attr:`logit`."""
+        return self.null_start_logit + self.null_end_logit

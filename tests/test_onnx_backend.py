@@ -33,7 +33,7 @@ def test_export_is_cached_and_reused(onnx_reader: ExtractiveReader, reader: Extr
     assert path.is_file() and path.suffix == ".onnx"
     assert path.stat().st_size < 45_000_000  # mostly int8: well under the 90 MB of float32 weights
     mtime = path.stat().st_mtime_ns
-    again = cached_int8_export(onnx_reader._location, lambda: pytest.fail("must not export again"), path.parent.parent)
+    again = cached_int8_export(onnx_reader.location, lambda: pytest.fail("must not export again"), path.parent.parent)
     assert again == path and path.stat().st_mtime_ns == mtime
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
 
