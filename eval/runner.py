@@ -234,7 +234,7 @@ def _ablations(pipeline: Pipeline, questions: list[GoldQuestion], threshold: flo
             for k in ABLATION_KS:
                 top = hits[:k]
                 kept = {h.chunk for h in top}
-                answer = decide(gold.question, [s for s in spans if s.chunk in kept], top, threshold)
+                answer = decide(gold.question, [s for s in spans if s.chunk in kept], top, threshold, scorer=pipeline.scorer)
                 results.setdefault((mode, k), []).append((gold, answer, flags))
     rows = []
     for (mode, k), items in results.items():

@@ -131,7 +131,8 @@ def _shared_probabilities(spans: Sequence[Span]) -> dict[int, float]:
         windows[(s.chunk.doc_id, s.chunk.chunk_index, s.window)] = (s.start_log_z, s.end_log_z)
     start_z = _log_sum_exp([z for z, _ in windows.values()])
     end_z = _log_sum_exp([z for _, z in windows.values()])
-    return {id(s): math.exp(s.start_logit - start_z + s.end_logit - end_z) for s in spans}
+    # At most 0 whenever the log-partitions hold their spans' logits; clamped so that no input overflows.
+    return {id(s): math.exp(min(0.0, s.start_logit - start_z + s.end_logit - end_z)) for s in spans}
 
 
 def _log_sum_exp(values: list[float]) -> float:

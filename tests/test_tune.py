@@ -1,0 +1,78 @@
+"""The tuning sweep: one reading scored many ways gives what the pipeline itself answers; the SQuAD
+split by article halves; the calibrator and threshold fitted from dev outcomes (real models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.calibration_fit import THRESHOLDS, candidates, choose_threshold, fit_calibrator
+from eval.runner import load_gold
+from eval.sweep import AnswerSetting, ReadSetting, Setting, accuracy, corpus_pipeline, outcomes, read_questions
+from eval.tune import choose, squad_corpus
+from rag import Config, Pipeline
+from rag.reader import ExtractiveReader
+from rag.scoring import FEATURES, Scorer
+from tests.conftest import REPO, SEEDS
+from tests.test_squad_corpus import tiny  # noqa: F401 - the fixture that writes a tiny SQuAD file
+
+READ = ReadSetting(400, 0)
+RETRIEVALS = [("dense", 60), ("hybrid", 60)]
+
+
+@pytest.fixture(scope="module")
+def seeds_readings(tmp_path_factory: pytest.TempPathFactory, embedder, reader):
+    dev = [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "dev"]
+    questions = [q for q in dev if q.answerable][:8] + [q for q in dev if not q.answerable][:4]
+    pipeline = corpus_pipeline(Config(), SEEDS, tmp_path_factory.mktemp("tune"), READ, embedder, reader)
+    return pipeline, read_questions(pipeline, reader, questions, RETRIEVALS, 5)
+
+
+@pytest.mark.parametrize("answer", [AnswerSetting("dense", 3, 60, "logits", 30),
+                                    AnswerSetting("hybrid", 5, 60, "shared_softmax", 15),
+                                    AnswerSetting("hybrid", 1, 60, "window_softmax", 30)])
+def test_one_reading_scored_offline_equals_the_pipeline(seeds_readings, embedder, reader, answer: AnswerSetting) -> None:
+    pipeline, readings = seeds_readings
+    config = Setting(READ, answer).config(pipeline.config)
+    # This reader limits answer length itself, where the sweep filters one longer reading.
+    own_reader = ExtractiveReader(config)
+    own_reader.__dict__["model"] = reader.model  # the same weights, loaded once
+    direct = Pipeline(config, embedder=embedder, reader=own_reader, scorer=Scorer(answer.span_scoring))
+    for outcome in outcomes(readings, answer):
+        got = direct.ask(outcome.gold.question, min_confidence=0.0)
+        assert got.text == outcome.text, outcome.gold.question
+
+
+def test_accuracy_and_choice(seeds_readings) -> None:
+    _, readings = seeds_readings
+    scores = accuracy(outcomes(readings, AnswerSetting("hybrid", 5, 60, "logits", 30)))
+    assert 0.0 <= scores["em"] <= scores["f1"] <= 1.0 and scores["n"] == sum(r.gold.answerable for r in readings)
+    rows = [{"setting": s, "objective": o, "read_p50_s": t} for s, o, t in (("slow", 0.80, 0.2), ("fast", 0.797, 0.05), ("bad", 0.5, 0.01))]
+    assert choose(rows)["setting"] == "fast"  # within 0.005 of the best, and faster
+
+
+def test_calibrator_and_threshold_from_dev_outcomes(seeds_readings) -> None:
+    _, readings = seeds_readings
+    results = outcomes(readings, AnswerSetting("hybrid", 5, 60, "logits", 30))
+    calibrator = fit_calibrator({"seeds": results, "again": results}, "logits", "test")
+    assert calibrator.features == FEATURES and calibrator.span_scoring == "logits"
+    confidences = [c.confidence for c in candidates(results, calibrator)]
+    assert all(0.0 <= c <= 1.0 for c in confidences)
+    right = [c for c, o in zip(confidences, results) if o.em == 1.0]
+    wrong = [c for c, o in zip(confidences, results) if o.answer and o.em == 0.0]
+    if right and wrong:  # fitted on these very answers: right ones must score higher on average
+        assert sum(right) / len(right) > sum(wrong) / len(wrong)
+    point, sweep = choose_threshold({"seeds": results}, calibrator)
+    assert point.threshold in THRESHOLDS and len(sweep) == len(THRESHOLDS)
+    assert point.overall == max(p.overall for p in sweep)
+
+
+def test_squad_split_is_by_article_halves(tiny: Path, tmp_path: Path) -> None:  # noqa: F811
+    corpus = squad_corpus("tiny", tiny, tmp_path, dev_sample=10, test_every=1, seed=0)
+    assert {q.id for q in corpus.dev} == {"q1", "q2", "q3"}  # the first of two articles
+    assert {q.id for q in corpus.test} == {"q4", "q5"}
+    assert {q.split for q in corpus.dev} == {"dev"} and {q.split for q in corpus.test} == {"test"}
+    assert not next(q for q in corpus.test if q.id == "q5").answerable
+    sampled = squad_corpus("tiny", tiny, tmp_path, dev_sample=2, test_every=2, seed=0)
+    assert len(sampled.dev) == 2 and [q.id for q in sampled.test] == ["q4"]
