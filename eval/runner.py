@@ -61,6 +61,11 @@ class Scored:
         text = (self.candidate or self.answer).text
         return exact_match(text, self.gold.answers) if text is not None and self.gold.answerable else 0.0
 
+    @property
+    def candidate_f1(self) -> float:
+        text = (self.candidate or self.answer).text
+        return f1(text, self.gold.answers) if text is not None and self.gold.answerable else 0.0
+
 
 @dataclass(frozen=True, slots=True)
 class AblationRow:
@@ -107,6 +112,9 @@ class EvalResult:
             "unanswerable": len(unanswerable),
             "em": mean([q.em for q in answerable]),
             "f1": mean([q.f1 for q in answerable]),
+            # The best answer before the threshold: what rag would say if it never abstained.
+            "em_no_abstention": mean([q.candidate_em for q in answerable]),
+            "f1_no_abstention": mean([q.candidate_f1 for q in answerable]),
             "abstention_recall": abstention_recall(abstained, is_answerable),
             "abstention_precision": abstention_precision(abstained, is_answerable),
             "overall": overall_score([q.em for q in qs], abstained, is_answerable),
@@ -285,6 +293,7 @@ def summary_rows(recall_ks: tuple[int, ...] = RECALL_KS) -> list[tuple[str, Call
         ("questions (answerable + unanswerable)", lambda s: f"{s['n']} ({s['answerable']} + {s['unanswerable']})"),
         ("exact match", lambda s: f"{s['em']:.3f}"),
         ("F1", lambda s: f"{s['f1']:.3f}"),
+        ("exact match / F1, never abstaining", lambda s: f"{s['em_no_abstention']:.3f} / {s['f1_no_abstention']:.3f}"),
         ("abstention recall", lambda s: f"{s['abstention_recall']:.3f}"),
         ("abstention precision", lambda s: f"{s['abstention_precision']:.3f}"),
         ("overall", lambda s: f"{s['overall']:.3f}"),

@@ -1,7 +1,7 @@
 """Tune the whole pipeline on dev questions of two corpora; report the test parts at the chosen point.
 
     python -m eval.tune --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
-        --work /tmp/rag-tune --out report-tune [--dev-sample 250] [--test-every 1] [--write-calibration]
+        --work /tmp/rag-tune --out report-tune [--dev-sample 250] [--test-every 1] [--reader DIR] [--write-calibration]
 
 Corpora: the seeds with eval/gold.jsonl (dev part to tune, test part to report) and a SQuAD
 dev-v1.1 corpus (every article a document; dev = questions of the first half of the articles,
@@ -14,6 +14,9 @@ the threshold (it has unanswerable questions) and reported on its test half.
    within 0.005 of the best, the one with the fastest read wins.
 2. Calibration: logistic regression on the chosen setting's dev answers, each corpus weighted equally.
 3. Threshold: the calibrated confidence below which rag abstains, best mean overall score on dev.
+Any reader folder can be tuned (--reader); --write-calibration stores its calibration.json in that
+folder, where rag finds it, so a new reader is one tuning run away from shipping.
+
 4. Test: the chosen point, the shipped defaults before tuning, and a plain baseline (dense top-5
    over short passages, raw logits, no abstention), each run through Pipeline.ask end to end.
 """
@@ -139,13 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-every", type=int, default=1, help="report every Nth SQuAD test question")
     parser.add_argument("--write-calibration", action="store_true",
                         help=f"write {CALIBRATION_FILE} into the reader's folder")
+    parser.add_argument("--reader", default="", help="a reader folder or id to tune for (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    base = Config()
+    base = Config(reader_model=args.reader)
     embedder = SentenceTransformerEmbedder(base)
     seeds = seeds_corpus(args.gold, args.corpus, args.work)
     squad = squad_corpus("squad-v1.1", args.squad, args.work, args.dev_sample, args.test_every, args.seed)
     rows = sweep(base, [seeds, squad], embedder)
+    args.out.mkdir(parents=True, exist_ok=True)  # the sweep alone, in case a later step fails
+    (args.out / "sweep.json").write_text(json.dumps(
+        [{"setting": r["setting"].label, "scores": r["scores"], "objective": r["objective"], "read_p50_s": r["read_p50_s"]}
+         for r in rows], indent=1) + "\n", encoding="utf-8")
     chosen = choose(rows)
     setting: Setting = chosen["setting"]
     print(f"chosen: {setting.label} (dev objective {chosen['objective']:.3f})", file=sys.stderr, flush=True)

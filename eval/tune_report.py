@@ -12,7 +12,7 @@ from eval.report import _figure, _save, _write_text
 from eval.sweep import Setting
 from rag.scoring import Calibrator
 
-_TEST_METRICS = ("em", "f1", "abstention_recall", "abstention_precision", "overall", "citation_accuracy", "ece", "read_p50_s")
+_TEST_METRICS = ("em", "f1", "em_no_abstention", "f1_no_abstention", "abstention_recall", "abstention_precision", "overall", "citation_accuracy", "ece", "read_p50_s")
 
 
 def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any], baseline: Setting, before: Setting,
