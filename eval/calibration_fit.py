@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from eval.metrics import Candidate, SweepPoint, best_threshold, expected_calibration_error, reliability_table, threshold_sweep
 from eval.sweep import Outcome
 from rag.errors import RagError
-from rag.scoring import FEATURES, Calibrator
+from rag.scoring import CALIBRATED_FEATURES, Calibrator
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 
@@ -28,7 +28,7 @@ def fit_calibrator(corpora: Mapping[str, Sequence[Outcome]], span_scoring: str, 
     total = sum(len(a) for a in answered)
     for part in answered:
         for o in part:
-            rows.append([o.answer.features[name] for name in FEATURES])  # type: ignore[union-attr]
+            rows.append([o.answer.features[name] for name in CALIBRATED_FEATURES])  # type: ignore[union-attr]
             labels.append(int(o.em == 1.0))
             # Equal total weight per corpus, mean weight 1 (so the regularisation keeps its usual strength).
             weights.append(total / (len(answered) * len(part)))
@@ -37,7 +37,7 @@ def fit_calibrator(corpora: Mapping[str, Sequence[Outcome]], span_scoring: str, 
     scaler = StandardScaler().fit(rows)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(rows), labels, sample_weight=weights)
     return Calibrator(
-        features=FEATURES, mean=tuple(float(m) for m in scaler.mean_), scale=tuple(float(s) or 1.0 for s in scaler.scale_),
+        features=CALIBRATED_FEATURES, mean=tuple(float(m) for m in scaler.mean_), scale=tuple(float(s) or 1.0 for s in scaler.scale_),
         coefficients=tuple(float(c) for c in model.coef_[0]), intercept=float(model.intercept_[0]),
         span_scoring=span_scoring, fitted_on=note,
     )

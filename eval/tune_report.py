@@ -21,7 +21,8 @@ def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, A
                       sizes: dict[str, tuple[int, int]], args: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     _plot_sweep(rows, chosen, baseline, before, out / "sweep.png")
-    _plot_reliability(test["chosen"], out / "reliability.png")
+    if "chosen" in test:
+        _plot_reliability(test["chosen"], out / "reliability.png")
     named = {"chosen": chosen, **{n: _row_of(rows, s) for n, s in (("baseline", baseline), ("before", before))}}
     lines = [
         "# rag tuning report", "",

@@ -21,7 +21,8 @@ class IndexRetriever:
     """Retrieves from a passage store (FAISS + BM25 files, or Milvus) in one of three modes.
 
     Args:
-        mode: "hybrid" (reciprocal rank fusion of dense and BM25), "dense" or "bm25". A store
+        mode: "hybrid" (reciprocal rank fusion of dense and BM25), "dense" or "bm25" (topped up
+            by dense search when fewer than k passages share a word with the question). A store
             without lexical search (a Milvus server too old for full-text search) answers every
             mode with dense search; the store says so in the log when it is opened.
         rrf_k: The constant of reciprocal rank fusion: score = sum of 1 / (rrf_k + rank).
@@ -45,6 +46,11 @@ class IndexRetriever:
             ranked = dense
         elif self._mode == "bm25":
             ranked = lexical
+            if len(ranked) < k:
+                # BM25 finds only passages that share a word with the question; one that shares
+                # none ("What is the capital of France?") still gets its closest passages, by cosine.
+                seen = {pid for pid, _ in ranked}
+                ranked = ranked + [(pid, 0.0) for pid, _ in self._index.dense_search(query, k + len(seen)) if pid not in seen]
         else:
             ranked = fuse([dense, lexical], self._rrf_k)
         top = ranked[:k]

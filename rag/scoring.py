@@ -43,11 +43,17 @@ FEATURES = (
     "margin",  # its logit minus the best logit of any other answer (capped at 10)
     "inverse_rank",  # 1 / retrieval rank of its passage
     "cosine",  # dense similarity of question and its passage
-    "bm25_share",  # its passage's BM25 score over the best BM25 score among the hits
+    "bm25_share",  # its passage's BM25 score over the best BM25 score among the hits (not calibrated on:
+    # a Milvus store scores BM25 its own way, so the same passage gets another share there)
     "tokens",  # span length in reader tokens
     "support",  # how many passages hold the answer
 )
+# What the shipped calibration is fitted on: every feature that means the same on every store.
+CALIBRATED_FEATURES = tuple(f for f in FEATURES if f != "bm25_share")
 _MARGIN_CAP = 10.0
+# A standardised feature is clipped to this many standard deviations: the fit saw nothing beyond,
+# and a logistic regression extrapolated far out of its data is confidently wrong.
+_CLIP_SD = 3.0
 # A span counts as support for an answer only if it is within this many logits of the answer's best.
 _SUPPORT_LOGITS = 3.0
 
@@ -158,7 +164,7 @@ class Calibrator:
 
     def confidence(self, answer: RankedAnswer) -> float:
         z = self.intercept + sum(
-            c * (answer.features[name] - m) / s
+            c * max(-_CLIP_SD, min(_CLIP_SD, (answer.features[name] - m) / s))
             for name, m, s, c in zip(self.features, self.mean, self.scale, self.coefficients, strict=True)
         )
         return _sigmoid(z)
@@ -189,6 +195,7 @@ class Calibrator:
         path = Path(path)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
             f.write(json.dumps(self.to_json(), indent=2) + "\n")
+        os.chmod(f.name, 0o644)  # a model file others read, not a private temp file
         os.replace(f.name, path)
 
 

@@ -57,19 +57,23 @@ def test_unknown_scoring_is_a_clear_error() -> None:
         Config(span_scoring="votes")
 
 
-def _calibrator(logit_weight: float = 1.0) -> Calibrator:
+def _calibrator(logit_weight: float = 2.0) -> Calibrator:
     n = len(FEATURES)
     coefficients = tuple(logit_weight if f == "logit" else 0.0 for f in FEATURES)
-    return Calibrator(FEATURES, (0.0,) * n, (1.0,) * n, coefficients, intercept=-8.0, span_scoring="logits")
+    means = tuple(10.0 if f == "logit" else 0.0 for f in FEATURES)
+    return Calibrator(FEATURES, means, (5.0,) * n, coefficients, intercept=0.0, span_scoring="logits")
 
 
 def test_calibrated_confidence_is_a_probability_that_rises_with_the_score() -> None:
     calibrator = _calibrator()
     confidences = [calibrator.confidence(rank_answers([_span(A, "Seoul", x, x, 0.5)], HITS, "logits")[0])
-                   for x in (-20, 0, 2, 4, 6, 500)]
+                   for x in (-20, 0, 5, 7.5, 10, 500)]
     assert all(0.0 <= c <= 1.0 for c in confidences)
-    assert confidences == sorted(confidences) and confidences[0] < 0.01 and confidences[-1] > 0.99
-    assert math.isclose(confidences[2], 1 / (1 + math.exp(4.0)))  # sigmoid(-8 + 4)
+    assert confidences == sorted(confidences)
+    assert math.isclose(confidences[2], 0.5)  # logit 10, the mean: z = 0
+    assert math.isclose(confidences[3], 1 / (1 + math.exp(-2.0)))  # (15 - 10) / 5 * 2
+    # Far outside what the fit saw, a feature counts as 3 standard deviations, no more.
+    assert math.isclose(confidences[-1], 1 / (1 + math.exp(-6.0))) and math.isclose(confidences[0], 1 / (1 + math.exp(6.0)))
 
 
 def test_calibration_file_round_trip_and_bad_files(tmp_path: Path) -> None:

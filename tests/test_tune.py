@@ -13,7 +13,7 @@ from eval.sweep import AnswerSetting, ReadSetting, Setting, accuracy, corpus_pip
 from eval.tune import choose, squad_corpus
 from rag import Config, Pipeline
 from rag.reader import ExtractiveReader
-from rag.scoring import FEATURES, Scorer
+from rag.scoring import CALIBRATED_FEATURES, Scorer
 from tests.conftest import REPO, SEEDS
 from tests.test_squad_corpus import tiny  # noqa: F401 - the fixture that writes a tiny SQuAD file
 
@@ -56,7 +56,7 @@ def test_calibrator_and_threshold_from_dev_outcomes(seeds_readings) -> None:
     _, readings = seeds_readings
     results = outcomes(readings, AnswerSetting("hybrid", 5, 60, "logits", 30))
     calibrator = fit_calibrator({"seeds": results, "again": results}, "logits", "test")
-    assert calibrator.features == FEATURES and calibrator.span_scoring == "logits"
+    assert calibrator.features == CALIBRATED_FEATURES and calibrator.span_scoring == "logits"
     confidences = [c.confidence for c in candidates(results, calibrator)]
     assert all(0.0 <= c <= 1.0 for c in confidences)
     right = [c for c, o in zip(confidences, results) if o.em == 1.0]
