@@ -66,8 +66,11 @@ def test_search_modes_return_scored_top_k(seeds_pipeline: Pipeline) -> None:
         assert 1 <= len(hits) <= 3
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert hits[0].chunk.doc_id == "000_d8589817e4af2ab0.txt"
+    # One passage says "Yongsan"; BM25 ranks it first and dense search tops the list up to k.
     bm25_hits = seeds_pipeline.search("Yongsan", k=5, mode="bm25")
-    assert len(bm25_hits) == 1 and "Yongsan" in bm25_hits[0].chunk.text
+    assert len(bm25_hits) == 5 and "Yongsan" in bm25_hits[0].chunk.text and bm25_hits[0].bm25_score > 0
+    assert all(h.score == 0.0 and h.bm25_score == 0.0 for h in bm25_hits[1:])
+    assert len({(h.chunk.doc_id, h.chunk.chunk_index) for h in bm25_hits}) == 5
 
 
 def test_top_k_limits_the_passages_read(seeds_pipeline: Pipeline) -> None:
