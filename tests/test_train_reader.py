@@ -19,7 +19,8 @@ from rag import Config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk
 
-TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "train-v1.1.json"
+# The first 2 articles of SQuAD v1.1 train, shipped with the tests (tests/data/README.md).
+TRAIN = Path(__file__).resolve().parent / "data" / "squad-train-v1.1-slice.json"
 TINY = dict(train=str(TRAIN), init="shipped", limit=24, max_steps=6, batch_size=4, max_length=96, stride=32)
 
 
