@@ -247,9 +247,7 @@ def test_example_questions(page):
 
 
 def test_settings_change_retrieval(page):
-    page.get_by_text("Settings").click()
-    page.locator("#top-k input[type=number]").fill("2")
-    page.locator("#top-k input[type=number]").press("Enter")
+    _set_top_k(page, 2)
     page.locator("#retrieval").get_by_text("dense").click()
     _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
     assert _passage_rows(page) == 2
@@ -357,6 +355,11 @@ def _set_top_k(page, k: int) -> None:
     box = page.locator("#top-k input[type='number']")
     box.fill(str(k))
     box.press("Enter")
+    box.press("Tab")  # leaving the box commits the value to the slider
+    # The slider must hold the value before a question is asked, or the question reads the old top-k.
+    page.wait_for_function(
+        "k => document.querySelector(\"#top-k input[type='range']\")?.value === String(k)", arg=k, timeout=10_000
+    )
 
 
 def test_disagreeing_sources_are_shown_with_dates(page):
