@@ -21,7 +21,7 @@ from rag import Config, Pipeline
 from rag.embedder import Embedder
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
-from rag.scoring import RankedAnswer, rank_answers
+from rag.scoring import RankedAnswer, Scorer, rank_answers
 from rag.types import Hit, Span
 
 
@@ -99,13 +99,13 @@ class Outcome:
 
 
 def corpus_pipeline(base: Config, corpus: Path, work: Path, read: ReadSetting, embedder: Embedder,
-                    reader: ExtractiveReader) -> Pipeline:
+                    reader: ExtractiveReader, scorer: Scorer | None = None) -> Pipeline:
     """A pipeline over ``corpus`` with its index for this chunk setting under ``work`` (built once)."""
     config = dataclasses.replace(
         base, corpus_dir=corpus, index_dir=work / f"index-{read.chunk_chars}-{read.chunk_overlap}",
         chunk_chars=read.chunk_chars, chunk_overlap=read.chunk_overlap, uploads_dir=str(work / "no-uploads"),
     )
-    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    pipeline = Pipeline(config, embedder=embedder, reader=reader, scorer=scorer)
     pipeline.index()
     return pipeline
 

@@ -42,7 +42,7 @@ from rag import Config
 from rag.config import SPAN_SCORINGS
 from rag.embedder import SentenceTransformerEmbedder
 from rag.reader import ExtractiveReader
-from rag.scoring import CALIBRATION_FILE, Calibrator, Scorer
+from rag.scoring import CALIBRATION_FILE, Scorer
 
 READ_SETTINGS = (
     ReadSetting(250, 0), ReadSetting(400, 0), ReadSetting(400, 100), ReadSetting(600, 150),
@@ -136,8 +136,7 @@ def evaluate(config: Config, corpus: Corpus, embedder: Any, reader: ExtractiveRe
     gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
                                         "doc_ids": list(q.doc_ids), "split": "test", "kind": q.kind}) + "\n"
                             for q in corpus.test), encoding="utf-8")
-    pipeline = corpus_pipeline(config, corpus.folder, corpus.work, read, embedder, reader)
-    pipeline._scorer = scorer  # noqa: SLF001 - each row is scored its own way
+    pipeline = corpus_pipeline(config, corpus.folder, corpus.work, read, embedder, reader, scorer)
     result = run_eval(pipeline, gold, split="test")
     summary = result.summary()
     summary["read_p50_s"] = result.latency()["read"]["p50"]
@@ -220,5 +219,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["Calibrator", "main"]
