@@ -1,4 +1,4 @@
-"""The training script on a tiny slice: labels, negatives, schedule, resume after an interruption or a kill."""
+"""The training script on a tiny slice: labels, negatives, batches, schedule, status, resume after an interruption or a kill."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from eval.train_reader import TrainSettings, _label, _negative_pairs, _schedule, train
-from eval.squad_data import load_squad
+from eval.reader_negatives import NEGATIVE_KINDS, mine_negatives, parse_shares
+from eval.squad_data import SquadExample, load_squad
+from eval.train_reader import DevSets, TrainSettings, _epoch_order, _label, _schedule, main, status, train
 from rag import Config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk
 
 # The first 2 articles of SQuAD v1.1 train, shipped with the tests (tests/data/README.md).
 TRAIN = Path(__file__).resolve().parent / "data" / "squad-train-v1.1-slice.json"
+DEV = Path(__file__).resolve().parent / "data" / "squad-dev-v1.1-slice.json"
 TINY = dict(train=str(TRAIN), init="shipped", limit=24, max_steps=6, batch_size=4, max_length=96, stride=32)
-
 
 
 def _weights(folder: Path) -> dict[str, np.ndarray]:
@@ -48,15 +49,67 @@ def test_schedule_warms_up_then_decays_to_zero() -> None:
     assert _schedule(1.0, 0.1) == 0.0
 
 
-def test_negatives_lack_the_answer() -> None:
-    settings = TrainSettings(**{**TINY, "limit": 300, "negative_share": 1.0})
+def test_negatives_of_every_kind_lack_the_answer() -> None:
     examples = load_squad(TRAIN, 300)
-    answers = {e.question: e.answers[0].lower() for e in examples}
-    contexts = {e.question: e.context for e in examples}
-    pairs = _negative_pairs(examples, settings)
-    assert len(pairs) > 300  # a same-article paragraph and a BM25 one for most questions
-    for question, paragraph in pairs:
-        assert answers[question] not in paragraph.lower() and paragraph != contexts[question]
+    by_question = {e.question: e for e in examples}
+    negatives = mine_negatives(examples, {kind: 1.0 for kind in NEGATIVE_KINDS}, seed=1)
+    kinds = {kind: [n for n in negatives if n.kind == kind] for kind in NEGATIVE_KINDS}
+    assert all(len(kinds[k]) > 100 for k in NEGATIVE_KINDS), {k: len(v) for k, v in kinds.items()}
+    for n in negatives:
+        e = by_question[n.question]
+        assert e.answers[0].lower() not in n.context.lower() and n.context != e.context
+    # A near miss: the question's own paragraph, less the sentence that holds the answer.
+    for n in kinds["removed"]:
+        e = by_question[n.question]
+        assert len(n.context) < len(e.context)
+        assert all(word in e.context for word in n.context.split())
+    # What rag's retriever returns: passages no longer than its chunks, mostly from the question's article.
+    assert all(len(n.context) <= 600 for n in kinds["retrieved"])
+    # Reproducible, and shares choose how many questions get one.
+    assert mine_negatives(examples, {"removed": 1.0}, seed=1) == kinds["removed"]
+    assert 0 < len(mine_negatives(examples, {"removed": 0.2}, seed=1)) < len(kinds["removed"]) / 2
+
+
+def test_negative_shares_are_checked() -> None:
+    assert parse_shares("removed=0.3, retrieved=1") == {"removed": 0.3, "retrieved": 1.0}
+    assert parse_shares("") == {}
+    for bad in ("nearby=0.3", "removed=lots", "removed=1.5"):
+        with pytest.raises(ValueError):
+            parse_shares(bad)
+    with pytest.raises(SystemExit):
+        main(["--train", str(TRAIN), "--out", "/nonexistent/x", "--negatives", "nearby=0.3"])
+
+
+def test_length_sorted_batches_pad_less_and_still_cover_every_window() -> None:
+    lengths = [int(x) for x in np.random.default_rng(0).integers(20, 200, size=1000)]
+
+    def padding(order: list[int], size: int) -> int:
+        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        return sum(max(lengths[r] for r in b) * len(b) - sum(lengths[r] for r in b) for b in batches)
+
+    sorted_settings = TrainSettings(train="", init="", batch_size=8, length_sorted=True)
+    random_settings = TrainSettings(train="", init="", batch_size=8, length_sorted=False)
+    by_length = _epoch_order(lengths, sorted_settings, 2000)
+    shuffled = _epoch_order(lengths, random_settings, 2000)
+    assert sorted(by_length[:1000]) == list(range(1000)) and sorted(by_length[1000:2000]) == list(range(1000))
+    assert by_length[:1000] != by_length[1000:2000]  # each epoch mixed anew
+    assert padding(by_length[:1000], 8) < padding(shuffled[:1000], 8) / 5
+    assert by_length == _epoch_order(lengths, sorted_settings, 2000)  # resumable: the same order again
+
+
+def test_status_shows_steps_loss_and_dev_scores(tmp_path: Path) -> None:
+    assert "no training run" in status(tmp_path / "none")
+    dev_v1 = load_squad(DEV, 12)
+    # Unanswerable questions made from the slice: each question with a paragraph of the other article.
+    other = [e for e in load_squad(DEV) if e.article == 1][:6]
+    dev_v2 = dev_v1[:6] + [SquadExample(f"n{i}", q.question, o.context, (), -1, 0, 0) for i, (q, o) in enumerate(zip(dev_v1, other))]
+    dev = DevSets(dev_v1, dev_v2, every_s=1e9)
+    settings = TrainSettings(**{**TINY, "max_steps": 50, "batch_size": 2, "max_length": 64, "negatives": "removed=0.5,retrieved=0.5"})
+    assert train(settings, tmp_path / "run", dev=dev) == tmp_path / "run" / "model"
+    text = status(tmp_path / "run")
+    assert "step 50/50" in text and "loss" in text and "epoch" in text
+    assert "v1_f1" in text and "v2_no_ans_accuracy" in text
+    assert "finished" in text
 
 
 def test_resume_after_stop_gives_the_same_model(tmp_path: Path) -> None:
@@ -64,6 +117,8 @@ def test_resume_after_stop_gives_the_same_model(tmp_path: Path) -> None:
     straight = train(settings, tmp_path / "straight")
     assert train(settings, tmp_path / "resumed", stop_after_steps=3) is None
     assert (tmp_path / "resumed" / "LATEST").read_text().strip() == "checkpoint-0000003"
+    stopped = status(tmp_path / "resumed")
+    assert "stopped: run the same command to resume" in stopped and "step 3/6" in stopped
     resumed = train(settings, tmp_path / "resumed")
     assert straight is not None and resumed is not None
     assert _same(_weights(straight), _weights(resumed))
