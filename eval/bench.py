@@ -38,9 +38,9 @@ from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.index import Bm25Index, DenseIndex
-from rag.milvus_store import passage_id
 from rag.retriever import IndexRetriever
-from rag.store import FORMAT_VERSION, Manifest, PassageIndex
+from rag.store import FORMAT_VERSION, FaissStore, Manifest
+from rag.store.milvus_store import passage_id
 from rag.types import Chunk, Document
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def squad_passages(path: Path, most: int, config: Config) -> tuple[list[Chunk], 
 def measure_milvus(passages: list[Chunk], vectors: npt.NDArray[np.float32], questions: list[str], embedder: Embedder,
                    config: Config, embed_s_per_passage: float) -> MilvusResult:
     """Load the passages into a fresh Milvus Lite file and query it as rag does (hybrid)."""
-    from rag.milvus_store import MilvusWriter
+    from rag.store.milvus_store import MilvusWriter
 
     with tempfile.TemporaryDirectory() as scratch:
         milvus_config = dataclasses.replace(config, index_dir=Path(scratch) / "index", store="milvus")
@@ -182,7 +182,7 @@ def measure_milvus(passages: list[Chunk], vectors: npt.NDArray[np.float32], ques
         writer.delete([])  # creates the collection, outside the timing
         manifest = Manifest(FORMAT_VERSION, embedder.name, vectors.shape[1], config.chunk_chars, config.chunk_overlap,
                             {}, 0, "", store={"kind": "milvus", "uri": "", "collection": config.milvus_collection})
-        store, insert_s = _timed(lambda: (writer.add(passages, vectors), writer.commit(manifest))[1])
+        store, insert_s = _timed(lambda: (writer.add(passages, vectors), writer.commit(manifest, Path(scratch)))[1])
         retriever = IndexRetriever(store, embedder, "hybrid", config.rrf_k)
         query_s = [_timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
         query_vectors = embedder.embed(questions)
@@ -214,7 +214,7 @@ def measure_size(passages: list[Chunk], paragraphs: int, vectors: npt.NDArray[np
         hnsw_disk_mb = _megabytes(folder / "hnsw.faiss")
     manifest = Manifest(FORMAT_VERSION, embedder.name, vectors.shape[1], config.chunk_chars, config.chunk_overlap,
                         {}, len(passages), "", dense_index="flat")
-    retriever = IndexRetriever(PassageIndex(manifest, tuple(passages), flat, bm25), embedder, config.retrieval, config.rrf_k)
+    retriever = IndexRetriever(FaissStore(manifest, tuple(passages), flat, bm25), embedder, config.retrieval, config.rrf_k)
     query_s = [_timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
     query_vectors = embedder.embed(questions)
     flat_found = [_timed(lambda: flat.search(v, 10)) for v in query_vectors]

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from eval.metrics import Candidate, SweepPoint, best_threshold, expected_calibration_error, reliability_table, threshold_sweep
+from eval.metrics import (
+    Candidate,
+    SweepPoint,
+    best_threshold,
+    expected_calibration_error,
+    reliability_table,
+    threshold_sweep,
+)
 from eval.sweep import Outcome
 from rag.errors import RagError
 from rag.scoring import CALIBRATED_FEATURES, Calibrator

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from eval.runner import RECALL_KS, EvalResult, Scored, summary_rows, to_json
 from eval.tuning import Tuning
+from rag.atomic import write_atomic
 
 WORST_SHOWN = 10
 PLOTS = ("threshold_sweep.png", "recall_at_k.png", "calibration.png", "latency.png")
@@ -123,9 +122,7 @@ def _cell(text: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
+    write_atomic(path, text)
 
 
 def _figure():  # noqa: ANN202

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eval.squad_data import load_squad
+from rag.atomic import write_atomic
 from rag.errors import RagError
 
 # Only names this module writes; --overwrite removes stale ones and never touches other files.
@@ -141,15 +140,7 @@ def _slug(title: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    # A hidden temp name: rag's corpus loader skips dot files, so an index run never sees half a file.
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-        try:
-            f.write(text.encode("utf-8"))  # bytes: no newline translation on any platform
-        except BaseException:
-            f.close()
-            os.unlink(f.name)
-            raise
-    os.replace(f.name, path)
+    write_atomic(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:

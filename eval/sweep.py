@@ -113,7 +113,7 @@ def corpus_pipeline(base: Config, corpus: Path, work: Path, read: ReadSetting, e
 def read_questions(pipeline: Pipeline, reader: ExtractiveReader, questions: Sequence[GoldQuestion],
                    retrievals: Sequence[tuple[str, int]], max_k: int) -> list[Reading]:
     """Retrieve with every (mode, rrf_k) and read the union of their top ``max_k`` passages once."""
-    store = pipeline._passage_index()  # noqa: SLF001 - the sweep drives the stages one by one
+    store = pipeline._loaded_store()  # noqa: SLF001 - the sweep drives the stages one by one
     readings = []
     for gold in questions:
         hits = {(mode, rrf): tuple(IndexRetriever(store, pipeline.embedder, mode, rrf).retrieve(gold.question, max_k))

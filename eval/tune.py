@@ -36,7 +36,16 @@ from typing import Any
 from eval.calibration_fit import calibration_error, choose_threshold, fit_calibrator
 from eval.runner import GoldQuestion, load_gold, run_eval
 from eval.squad_corpus import build_squad_corpus
-from eval.sweep import AnswerSetting, ReadSetting, Setting, accuracy, corpus_pipeline, outcomes, read_latency, read_questions
+from eval.sweep import (
+    AnswerSetting,
+    ReadSetting,
+    Setting,
+    accuracy,
+    corpus_pipeline,
+    outcomes,
+    read_latency,
+    read_questions,
+)
 from eval.tune_report import write_tune_report
 from rag import Config
 from rag.config import SPAN_SCORINGS

@@ -6,14 +6,13 @@ and never influences it. A gold file without splits is tuned whole (the report s
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from eval.metrics import Candidate, SweepPoint, best_threshold, threshold_sweep
 from eval.runner import EvalResult, Scored
+from rag.atomic import write_atomic
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 
@@ -72,7 +71,4 @@ def write_threshold(config_path: Path, threshold: float) -> None:
             text = text[: rag_table.end()] + "\n" + line.rstrip("\n") + text[rag_table.end():]
         else:  # top-level keys must come before the first table
             text = line + text
-    folder = path.parent if str(path.parent) else Path(".")
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{path.name}.", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
+    write_atomic(path, text)

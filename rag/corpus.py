@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import unicodedata
 from pathlib import Path
 
+from rag.atomic import write_atomic
 from rag.errors import CorpusError
 from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
 from rag.types import Document
@@ -91,16 +90,7 @@ def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
         raise CorpusError(f"{name} is empty")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as f:
-        try:
-            f.write(data)
-        except BaseException:
-            f.close()
-            os.unlink(f.name)
-            raise
-    os.replace(f.name, target)
-    return target
+    return write_atomic(folder / name, data)
 
 
 def _check_file_name(name: str) -> None:

@@ -40,7 +40,9 @@ class SentenceTransformerEmbedder:
     @cached_property
     def model(self) -> SentenceTransformer:
         go_offline()
-        from sentence_transformers import SentenceTransformer  # slow import, pay on first use
+        from sentence_transformers import (
+            SentenceTransformer,  # slow import, pay on first use
+        )
 
         try:
             return SentenceTransformer(self._location, device="cpu")

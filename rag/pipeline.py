@@ -19,9 +19,15 @@ from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.scoring import Scorer, scorer_for
-from rag.passage_store import PassageStore
-from rag.store import IndexStatus, UpdateReport, load_index, sync_index
-from rag.types import Answer, Document, DocumentInfo, Hit
+from rag.store import (
+    IndexStatus,
+    PassageStore,
+    UpdateReport,
+    index_status,
+    load_index,
+    sync_index,
+)
+from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class Pipeline:
         self._embedder = embedder
         self._reader = reader
         self._scorer = scorer
-        self._index: PassageStore | None = None
+        self._store: PassageStore | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -82,14 +88,16 @@ class Pipeline:
         """Build the index, or bring it up to date with the corpus (only changed files are embedded)."""
         with self._lock:
             documents = self._documents()
-            self._index, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild)
+            self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild)
             return report
 
     def warm_up(self) -> None:
-        """Load the index and both models now rather than on the first question."""
-        self._passage_index()
+        """Load the index and both models now rather than on the first question: the reader's
+        configured backend (the ONNX session, or PyTorch) and its tokenizer, by reading once."""
+        self._loaded_store()
         self.embedder.embed(["warm up"])
-        self.reader.model
+        text = "rag warms up its reader."
+        self.reader.read("What does rag warm up?", [Chunk("warm-up", 0, 0, len(text), text)])
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The top-k passages for a question, best first (retrieval only, no reader)."""
@@ -100,7 +108,7 @@ class Pipeline:
         k = self.config.top_k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"top-k must be a whole number of at least 1, not {k!r}")
-        retriever = IndexRetriever(self._passage_index(), self.embedder, mode, self.config.rrf_k)
+        retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k)
         return retriever.retrieve(question, k)
 
     def ask(
@@ -121,21 +129,19 @@ class Pipeline:
         retrieved = time.perf_counter()
         spans = self.reader.read(question, [h.chunk for h in hits])
         read = time.perf_counter()
-        index = self._passage_index()
-        documents = {h.chunk.doc_id: index.manifest.info(h.chunk.doc_id) for h in hits}
+        manifest = self._loaded_store().manifest
+        documents = {h.chunk.doc_id: manifest.info(h.chunk.doc_id) for h in hits}
         answer = decide(question, spans, hits, float(threshold), documents, self.scorer)
         timings = {"retrieve": retrieved - started, "read": read - retrieved, "total": time.perf_counter() - started}
         return dataclasses.replace(answer, timings=timings)
 
     def status(self) -> IndexStatus:
         """The index as it is on disk, and whether the corpus changed since it was built (loads no model)."""
-        from rag.store import index_status
-
         return index_status(self.config, self._documents())
 
     def document_info(self, doc_id: str) -> DocumentInfo:
         """Title, date and page offsets of an indexed document (empty for an unknown id)."""
-        return self._passage_index().manifest.info(doc_id)
+        return self._loaded_store().manifest.info(doc_id)
 
     def document(self, doc_id: str) -> Document:
         """A document of the corpus (or an uploaded one) by id, with its whole text.
@@ -175,25 +181,25 @@ class Pipeline:
             documents += uploaded
         return documents
 
-    def _passage_index(self) -> PassageStore:
-        if self._index is None:
+    def _loaded_store(self) -> PassageStore:
+        if self._store is None:
             if self.config.auto_update:
                 self.index()
             else:
-                self._index = self._load_unchanged()
-        assert self._index is not None
-        return self._index
+                self._store = self._load_unchanged()
+        assert self._store is not None
+        return self._store
 
     def _load_unchanged(self) -> PassageStore:
         with self._lock:
-            index = load_index(self.config, self.embedder.name)
+            store = load_index(self.config, self.embedder.name)
             documents = {d.doc_id: d.content_hash for d in self._documents()}
-            if index is None or index.manifest.documents != documents:
+            if store is None or store.manifest.documents != documents:
                 raise StaleIndexError(
                     f"the index in {self.config.index_dir} is missing or out of date with {self.config.corpus_dir}; "
                     f"run: rag index --corpus {self.config.corpus_dir} --index {self.config.index_dir}"
                 )
-            return index
+            return store
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rag.embedder import Embedder
-from rag.passage_store import PassageStore
+from rag.store.base import PassageStore
 from rag.types import Hit
 
 # Each ranking contributes this many candidates to the fusion, so a passage that one

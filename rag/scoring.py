@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.atomic import write_atomic
 from rag.config import SPAN_SCORINGS, Config
 from rag.errors import ConfigError
 from rag.normalize import normalize_answer
@@ -192,11 +191,7 @@ class Calibrator:
 
     def save(self, path: Path) -> None:
         """Write the calibration file atomically."""
-        path = Path(path)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-            f.write(json.dumps(self.to_json(), indent=2) + "\n")
-        os.chmod(f.name, 0o644)  # a model file others read, not a private temp file
-        os.replace(f.name, path)
+        write_atomic(Path(path), json.dumps(self.to_json(), indent=2) + "\n")
 
 
 def load_calibrator(path: Path) -> Calibrator | None:

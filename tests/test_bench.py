@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 
 from eval.bench import (
-    SQUAD, BenchResult, Latency, ReaderResult, ScaleResult, format_table, growth, growth_exponent, latency, main,
-    measure_milvus, measure_size, overlap_at_k,
+    SQUAD,
+    BenchResult,
+    Latency,
+    ReaderResult,
+    ScaleResult,
+    format_table,
+    growth,
+    growth_exponent,
+    latency,
+    main,
+    measure_milvus,
+    measure_size,
+    overlap_at_k,
 )
 from rag.config import Config
 from rag.types import Chunk

@@ -24,10 +24,10 @@ from rag import Pipeline
 from rag.config import Config
 from rag.errors import ConfigError, CorruptIndexError, NotAnIndexError, StaleIndexError
 from rag.retriever import IndexRetriever
-from rag.store import PENDING, load_index, sync_index
+from rag.store import load_index, sync_index
+from rag.store.folder import PENDING
 from tests.conftest import REPO, SEEDS
 from tests.test_store import DOCS, HashEmbedder, document, make_config, paragraph
-
 
 STORES = ("faiss", "milvus")
 
@@ -122,7 +122,7 @@ def test_milvus_collection_another_index_wrote_is_refused_unless_rebuilding(tmp_
 def test_milvus_collection_changed_behind_the_manifest_is_reported(tmp_path: Path) -> None:
     config = store_config(tmp_path, "milvus")
     index, _ = sync_index(config, DOCS, HashEmbedder())
-    from rag.milvus_store import connect
+    from rag.store.milvus_store import connect
 
     connect(config).delete(config.milvus_collection, filter='doc_id == "a.txt"')
     with pytest.raises(CorruptIndexError, match="holds .* passages, the manifest .* says"):
@@ -139,7 +139,7 @@ def test_interrupted_milvus_update_is_named_then_repaired(tmp_path: Path, monkey
     sync_index(config, DOCS, HashEmbedder())
     changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
 
-    from rag.milvus_store import MilvusWriter
+    from rag.store.milvus_store import MilvusWriter
 
     def crash(self, chunks, vectors):  # the deletes went through, the inserts never came
         raise KeyboardInterrupt("simulated kill between delete and insert")
@@ -236,12 +236,12 @@ def test_an_upload_is_added_to_milvus_without_a_rebuild(tmp_path: Path, embedder
     config = Config(corpus_dir=SEEDS, index_dir=tmp_path / "index", store="milvus")
     pipeline = Pipeline(config, embedder=embedder, reader=reader)
     first = pipeline.index()
-    passages = pipeline._passage_index().count()
+    passages = pipeline._loaded_store().count()
     text = "The lighthouse keeper of Ulleungdo, Park Min-jae, retired in March 2026 after forty years.\n"
     report = pipeline.add_document("lighthouse.txt", text.encode())
     assert first.passages_embedded > 0 and report.added == ("uploads/lighthouse.txt",)
     assert report.passages_embedded == 1 and report.unchanged == 5
-    assert pipeline._passage_index().count() == passages + 1
+    assert pipeline._loaded_store().count() == passages + 1
     answer = pipeline.ask("Who was the lighthouse keeper of Ulleungdo?")
     assert answer.text == "Park Min-jae" and answer.citations[0].doc_id == "uploads/lighthouse.txt"
 

@@ -16,7 +16,7 @@ import pytest
 from rag import IndexBusyError, Pipeline, QuestionError, cli
 from rag.config import Config
 from rag.corpus import load_corpus
-from rag.store import LOCK, _exclusive
+from rag.store.folder import LOCK, IndexFolder
 from tests.conftest import SEEDS
 
 
@@ -109,7 +109,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path: Pat
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     (corpus / "new.md").write_text("A new note about the Black Eagles.\n", encoding="utf-8")
-    with _exclusive(index):  # another `rag index` is writing
+    with IndexFolder(index).exclusive():  # another `rag index` is writing
         assert "pid" in (index / LOCK).read_text(encoding="utf-8")
         code = cli.main(["index", "--corpus", str(corpus), "--index", str(index), "-q"])
         err = capsys.readouterr().err.strip().splitlines()

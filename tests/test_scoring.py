@@ -13,7 +13,15 @@ import pytest
 from rag import Config, ConfigError
 from rag.model_paths import SHIPPED_READER_DIR
 from rag.reader import ExtractiveReader
-from rag.scoring import CALIBRATION_FILE, FEATURES, Calibrator, Scorer, load_calibrator, rank_answers, scorer_for
+from rag.scoring import (
+    CALIBRATION_FILE,
+    FEATURES,
+    Calibrator,
+    Scorer,
+    load_calibrator,
+    rank_answers,
+    scorer_for,
+)
 from rag.types import Chunk, Hit, Span
 
 A = Chunk("a.txt", 0, 0, 40, "Ahn met Nakatani in Seoul on a Monday.")

@@ -20,10 +20,16 @@ import pytest
 from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder
-from rag.errors import CorruptIndexError, IndexFolderError, NotAnIndexError, StaleIndexError
+from rag.errors import (
+    CorruptIndexError,
+    IndexFolderError,
+    NotAnIndexError,
+    StaleIndexError,
+)
 from rag.index import Bm25Index, DenseIndex
 from rag.retriever import IndexRetriever
-from rag.store import MANIFEST, MARKER, POINTER, PassageIndex, UpdateReport, load_index, sync_index
+from rag.store import FaissStore, UpdateReport, load_index, sync_index
+from rag.store.folder import MANIFEST, MARKER, POINTER
 from rag.types import Document
 
 
@@ -83,7 +89,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def assert_same_index(actual: PassageIndex, expected: PassageIndex) -> None:
+def assert_same_index(actual: FaissStore, expected: FaissStore) -> None:
     assert actual.chunks == expected.chunks
     np.testing.assert_array_equal(actual.dense.vectors(), expected.dense.vectors())
     assert actual.manifest.documents == expected.manifest.documents
@@ -92,13 +98,13 @@ def assert_same_index(actual: PassageIndex, expected: PassageIndex) -> None:
         np.testing.assert_allclose(actual.bm25.scores(question), expected.bm25.scores(question), rtol=1e-6)
 
 
-def fresh_build(tmp_path: Path, documents: list[Document]) -> PassageIndex:
+def fresh_build(tmp_path: Path, documents: list[Document]) -> FaissStore:
     index, _ = sync_index(make_config(tmp_path / "fresh"), documents, HashEmbedder())
     return index
 
 
 @pytest.fixture
-def built(tmp_path: Path) -> tuple[Config, HashEmbedder, PassageIndex]:
+def built(tmp_path: Path) -> tuple[Config, HashEmbedder, FaissStore]:
     """An index of DOCS, built once; the embedder's count is reset afterwards."""
     config = make_config(tmp_path / "index")
     embedder = HashEmbedder()
@@ -145,7 +151,7 @@ def test_build_into_missing_or_empty_folder(tmp_path: Path, existing: str) -> No
     assert len(builds(index_dir)) == 1
 
 
-def test_passages_follow_document_order(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_passages_follow_document_order(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     _config, _embedder, index = built
 
     keys = [(c.doc_id, c.chunk_index) for c in index.chunks]
@@ -153,7 +159,7 @@ def test_passages_follow_document_order(built: tuple[Config, HashEmbedder, Passa
     assert len(index.chunks) > len(DOCS), "small chunks: several passages per document"
 
 
-def test_load_gives_the_same_passages(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_load_gives_the_same_passages(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, index = built
 
     loaded = load_index(config, embedder.name)
@@ -164,7 +170,7 @@ def test_load_gives_the_same_passages(built: tuple[Config, HashEmbedder, Passage
     assert embedder.embedded == []
 
 
-def test_manifest_is_sorted_json_saying_what_built_it(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_manifest_is_sorted_json_saying_what_built_it(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, _embedder, index = built
 
     text = (current_build(config.index_dir) / MANIFEST).read_text(encoding="utf-8")
@@ -182,7 +188,7 @@ def test_load_of_missing_or_empty_folder_is_none(tmp_path: Path) -> None:
     assert load_index(make_config(tmp_path / "empty"), "fake-hash-embedder") is None
 
 
-def test_second_sync_with_same_documents_embeds_nothing(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_second_sync_with_same_documents_embeds_nothing(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, index = built
     before = snapshot(config.index_dir)
 
@@ -195,7 +201,7 @@ def test_second_sync_with_same_documents_embeds_nothing(built: tuple[Config, Has
     assert snapshot(config.index_dir) == before
 
 
-def test_adding_a_document_embeds_only_its_passages(tmp_path: Path, built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_adding_a_document_embeds_only_its_passages(tmp_path: Path, built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     new = document("b2.txt", paragraph("a brand new topic", n=4))
     documents = [DOCS[0], DOCS[1], new, DOCS[2]]
@@ -212,7 +218,7 @@ def test_adding_a_document_embeds_only_its_passages(tmp_path: Path, built: tuple
     assert_same_index(load_index(config, embedder.name), reference)  # type: ignore[arg-type]
 
 
-def test_changing_a_document_embeds_only_its_passages(tmp_path: Path, built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_changing_a_document_embeds_only_its_passages(tmp_path: Path, built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     changed = document("b.md", paragraph("the Yongsan garrison") + " One more sentence was added at the end.")
     documents = [DOCS[0], changed, DOCS[2]]
@@ -227,7 +233,7 @@ def test_changing_a_document_embeds_only_its_passages(tmp_path: Path, built: tup
     assert_same_index(load_index(config, embedder.name), reference)  # type: ignore[arg-type]
 
 
-def test_deleting_a_document_drops_it_and_embeds_nothing(tmp_path: Path, built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_deleting_a_document_drops_it_and_embeds_nothing(tmp_path: Path, built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     documents = [DOCS[0], DOCS[2]]
 
@@ -245,7 +251,7 @@ def test_deleting_a_document_drops_it_and_embeds_nothing(tmp_path: Path, built: 
     assert_same_index(load_index(config, embedder.name), reference)  # type: ignore[arg-type]
 
 
-def test_add_change_and_delete_in_one_sync(tmp_path: Path, built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_add_change_and_delete_in_one_sync(tmp_path: Path, built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     documents = [document("a.txt", paragraph("the defense ministers", n=2)), DOCS[2], document("z.txt", "Brand new. Short.")]
 
@@ -256,7 +262,7 @@ def test_add_change_and_delete_in_one_sync(tmp_path: Path, built: tuple[Config, 
     assert_same_index(index, fresh_build(tmp_path, documents))
 
 
-def test_only_one_build_folder_remains_after_each_sync(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_only_one_build_folder_remains_after_each_sync(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     first = builds(config.index_dir)
 
@@ -313,7 +319,7 @@ def test_index_path_that_is_a_file_is_refused_and_left_untouched(tmp_path: Path)
     ],
 )
 def test_index_built_with_other_settings_is_stale(
-    built: tuple[Config, HashEmbedder, PassageIndex], embedder_name: str, changes: dict[str, object]
+    built: tuple[Config, HashEmbedder, FaissStore], embedder_name: str, changes: dict[str, object]
 ) -> None:
     config, _embedder, _index = built
     config = dataclasses.replace(config, **changes)
@@ -337,7 +343,7 @@ def test_index_built_with_other_settings_is_stale(
     assert len(builds(config.index_dir)) == 1
 
 
-def test_index_of_another_format_version_is_stale(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_index_of_another_format_version_is_stale(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     manifest = current_build(config.index_dir) / MANIFEST
     raw = json.loads(manifest.read_text(encoding="utf-8"))
@@ -421,7 +427,7 @@ def dangling_pointer(build: Path, index_dir: Path) -> None:
     ],
 )
 def test_damaged_index_is_corrupt_and_rebuild_recovers(
-    built: tuple[Config, HashEmbedder, PassageIndex], damage: Callable[[Path, Path], None]
+    built: tuple[Config, HashEmbedder, FaissStore], damage: Callable[[Path, Path], None]
 ) -> None:
     config, embedder, index = built
     damage(current_build(config.index_dir), config.index_dir)
@@ -444,7 +450,7 @@ def test_damaged_index_is_corrupt_and_rebuild_recovers(
     assert builds(config.index_dir) == [current_build(config.index_dir)]
 
 
-def test_crash_while_embedding_leaves_previous_index_unchanged(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_crash_while_embedding_leaves_previous_index_unchanged(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, _embedder, index = built
     before = snapshot(config.index_dir)
     changed = [document("a.txt", paragraph("a rewritten first document", n=8)), *DOCS[1:]]
@@ -459,7 +465,7 @@ def test_crash_while_embedding_leaves_previous_index_unchanged(built: tuple[Conf
 
 
 def test_crash_while_writing_leaves_previous_index_loadable(
-    built: tuple[Config, HashEmbedder, PassageIndex], monkeypatch: pytest.MonkeyPatch
+    built: tuple[Config, HashEmbedder, FaissStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, embedder, index = built
     changed = [*DOCS[:2], document("notes/c.txt", "The naval exercise was cancelled. Nobody said why.")]
@@ -485,7 +491,7 @@ def test_crash_while_writing_leaves_previous_index_loadable(
 
 
 def test_partial_build_folder_without_manifest_is_ignored_then_removed(
-    built: tuple[Config, HashEmbedder, PassageIndex],
+    built: tuple[Config, HashEmbedder, FaissStore],
 ) -> None:
     config, embedder, index = built
     partial = config.index_dir / "build-29991231T235959-deadbeef"
@@ -521,7 +527,7 @@ def test_claimed_folder_without_a_finished_build_is_built(tmp_path: Path) -> Non
     assert builds(index_dir) == [current_build(index_dir)]
 
 
-def test_flat_index_opened_with_hnsw_is_stale_and_says_so(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_flat_index_opened_with_hnsw_is_stale_and_says_so(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, _index = built
     before = snapshot(config.index_dir)
 
@@ -559,7 +565,7 @@ def test_hnsw_index_answers_searches_and_updates_incrementally(tmp_path: Path) -
     assert IndexRetriever(updated, embedder, "dense").retrieve("coast guard", 1)[0].chunk.doc_id == "d.txt"
 
 
-def test_manifest_from_before_the_dense_index_setting_loads_as_flat(built: tuple[Config, HashEmbedder, PassageIndex]) -> None:
+def test_manifest_from_before_the_dense_index_setting_loads_as_flat(built: tuple[Config, HashEmbedder, FaissStore]) -> None:
     config, embedder, index = built
     manifest = current_build(config.index_dir) / MANIFEST
     raw = json.loads(manifest.read_text(encoding="utf-8"))

@@ -15,7 +15,16 @@ from safetensors.numpy import load_file
 
 from eval.reader_negatives import NEGATIVE_KINDS, mine_negatives, parse_shares
 from eval.squad_data import SquadExample, load_squad
-from eval.train_reader import DevSets, TrainSettings, _epoch_order, _label, _schedule, main, status, train
+from eval.train_reader import (
+    DevSets,
+    TrainSettings,
+    _epoch_order,
+    _label,
+    _schedule,
+    main,
+    status,
+    train,
+)
 from rag import Config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk

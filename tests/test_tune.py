@@ -7,9 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from eval.calibration_fit import THRESHOLDS, candidates, choose_threshold, fit_calibrator
+from eval.calibration_fit import (
+    THRESHOLDS,
+    candidates,
+    choose_threshold,
+    fit_calibrator,
+)
 from eval.runner import load_gold
-from eval.sweep import AnswerSetting, ReadSetting, Setting, accuracy, corpus_pipeline, outcomes, read_questions
+from eval.sweep import (
+    AnswerSetting,
+    ReadSetting,
+    Setting,
+    accuracy,
+    corpus_pipeline,
+    outcomes,
+    read_questions,
+)
 from eval.tune import choose, squad_corpus
 from rag import Config, Pipeline
 from rag.reader import ExtractiveReader

@@ -23,14 +23,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.config import Config
-from rag.errors import ConfigError, CorruptIndexError, IndexFolderError, NotAnIndexError
-from rag.passage_store import PassageStore, Scored, Vector
+from rag.errors import (
+    ConfigError,
+    CorruptIndexError,
+    IndexFolderError,
+    NotAnIndexError,
+    first_line,
+)
+from rag.index import tokenize
+from rag.store.base import Manifest, PassageStore, Scored, Vector
 from rag.types import Chunk
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
-
-    from rag.store import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,8 @@ def _analyzer() -> dict[str, Any]:
     from bm25s.stopwords import STOPWORDS_EN
 
     return {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS_EN)}]}
+
+
 TOKEN_ENV = "RAG_MILVUS_TOKEN"  # "user:password" or an API key for a server with authentication
 
 
@@ -81,7 +88,7 @@ def connect(config: Config) -> MilvusClient:
             "; Milvus Lite lets one process open a file at a time: if rag serve or another rag command "
             "is using it, stop it, or use a Milvus server (store_uri = \"http://host:19530\")"
         ) if uri.endswith(".db") else ""
-        raise IndexFolderError(f"cannot open Milvus at {uri}: {_reason(err)}{hint}") from None
+        raise IndexFolderError(f"cannot open Milvus at {uri}: {first_line(err)}{hint}") from None
 
 
 def passage_id(c: Chunk) -> int:
@@ -91,7 +98,7 @@ def passage_id(c: Chunk) -> int:
 
 
 class MilvusStore:
-    """A Milvus collection, searched. Implements :class:`rag.passage_store.PassageStore`."""
+    """A Milvus collection, searched. Implements :class:`rag.store.base.PassageStore`."""
 
     def __init__(self, manifest: Manifest, client: MilvusClient, collection: str, bm25: bool) -> None:
         self.manifest = manifest
@@ -114,7 +121,8 @@ class MilvusStore:
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0]]
 
     def lexical_search(self, question: str, k: int, ids: Sequence[int] | None = None) -> Scored:
-        if not self._bm25:
+        # A question of stop words only has no terms to search for (Milvus would reject it).
+        if not self._bm25 or not tokenize(question):
             return []
         options: dict[str, Any] = {}
         if ids is not None:
@@ -124,9 +132,12 @@ class MilvusStore:
                 self._collection, data=[question], anns_field="sparse", limit=k,
                 search_params={"metric_type": "BM25"}, output_fields=[], **options,
             )
-        except Exception as err:  # e.g. a question of stop words only: no terms to search for
-            log.debug("Milvus full-text search failed for %r: %s", question, _reason(err))
-            return []
+        except Exception as err:  # pymilvus raises MilvusException or gRPC errors
+            # Not an empty result: a hybrid search that quietly lost its lexical half would be
+            # worse than an error the user can act on.
+            raise IndexFolderError(
+                f"full-text search in the Milvus collection {self._collection!r} failed: {first_line(err)}"
+            ) from err
         # Best first. A BM25 score is never negative, but Milvus Lite reports it negated (as a
         # distance); a Milvus server reports it as is. abs() reads both.
         scored = [(int(hit["id"]), abs(float(hit["distance"]))) for hit in found[0]]
@@ -164,15 +175,18 @@ class MilvusStore:
 
 
 class MilvusWriter:
-    """Changes the collection by document. Each delete and insert is applied at once; the caller
-    records the documents it touches (store.PENDING) first, so an interrupted update is redone."""
+    """Changes the collection by document. Each delete and insert is applied at once; the sync
+    records the documents it touches (the index folder's PENDING) first, so an interrupted update
+    is redone."""
 
-    def __init__(self, config: Config, dimension: int, fresh: bool, rebuild: bool, rebuild_command: str) -> None:
+    def __init__(self, config: Config, dimension: int, fresh: bool, rebuild: bool, rebuild_command: str,
+                 folder_wrote_it: bool = False) -> None:
         """Args:
             fresh: There is no previous build: the collection is (re)created on the first change.
             rebuild: The user asked to rebuild, so a collection this index did not write may go.
+            folder_wrote_it: The index folder has published or started a build, so what the
+                collection holds was written by it.
         """
-        self._config = config
         self._dimension = dimension
         self._collection = config.milvus_collection
         self._client = connect(config)
@@ -182,13 +196,11 @@ class MilvusWriter:
         if fresh and self._client.has_collection(self._collection):
             self._client.load_collection(self._collection)
             held = _count(self._client, self._collection)
-            index_dir = Path(config.index_dir)
-            ours = (index_dir / "PENDING").exists() or (index_dir / "CURRENT").exists()
-            if held and not ours and not rebuild:
+            if held and not folder_wrote_it and not rebuild:
                 raise NotAnIndexError(
                     f"the Milvus collection {self._collection!r} at {config.milvus_uri} already holds {held} passages "
-                    f"that the index folder {index_dir} did not write; set another milvus_collection, or replace "
-                    f"it with: {rebuild_command}"
+                    f"that the index folder {config.index_dir} did not write; set another milvus_collection, or "
+                    f"replace it with: {rebuild_command}"
                 )
         self._bm25 = _has_bm25(self._client, self._collection) if self._ready else True
 
@@ -211,15 +223,13 @@ class MilvusWriter:
         for i in range(0, len(rows), _INSERT_BATCH):
             self._client.insert(self._collection, rows[i : i + _INSERT_BATCH])
 
-    def commit(self, manifest: Manifest) -> PassageStore:
-        from rag.store import _write_build
-
+    def commit(self, manifest: Manifest, build: Path) -> PassageStore:
+        """Flush the collection; the build folder stays empty (the passages are in Milvus)."""
         self._ensure_collection()
         self._client.flush(self._collection)
         manifest = dataclasses.replace(
             manifest, passages=_count(self._client, self._collection), store={**manifest.store, "bm25": self._bm25}
         )
-        _write_build(Path(self._config.index_dir), manifest, lambda build: None)
         return MilvusStore(manifest, self._client, self._collection, self._bm25)
 
     def _ensure_collection(self) -> None:
@@ -232,7 +242,7 @@ class MilvusWriter:
         self._ready = True
 
 
-def open_store(config: Config, manifest: Manifest, rebuild_hint: str, updating: bool) -> MilvusStore:
+def open_milvus(config: Config, manifest: Manifest, rebuild_hint: str, updating: bool) -> MilvusStore:
     """The collection a manifest describes, checked against it.
 
     Raises:
@@ -267,7 +277,7 @@ def _create_collection(client: MilvusClient, collection: str, dimension: int) ->
                                  index_params=_index_params(client, bm25=True), consistency_level="Strong")
         return True
     except Exception as err:  # a Milvus before 2.5 rejects the BM25 function or the analyzer
-        log.warning("Milvus at hand has no full-text (BM25) search (%s); the index will be dense only", _reason(err))
+        log.warning("Milvus at hand has no full-text (BM25) search (%s); the index will be dense only", first_line(err))
         if client.has_collection(collection):
             client.drop_collection(collection)
     client.create_collection(collection, schema=_schema(client, dimension, bm25=False),
@@ -329,6 +339,3 @@ def _string_list(values: Sequence[str]) -> str:
 def _floats(vector: Vector) -> list[float]:
     return np.asarray(vector, dtype=np.float32).tolist()
 
-
-def _reason(err: BaseException) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0][:300]

@@ -1,0 +1,36 @@
+"""Write a file so that readers see the old content or the new, never a part: the one way rag writes files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, content: str | bytes, mode: int = 0o644) -> Path:
+    """Write ``content`` to a hidden temporary file beside ``path``, flush it to disk, then rename it
+    over ``path``. A failure leaves ``path`` as it was and no temporary file behind.
+
+    Text is written as UTF-8 bytes, with no newline translation on any platform. ``mode`` is the new
+    file's permission (a temporary file would otherwise keep its private 0600). Dot-prefixed
+    temporary names are skipped by rag's corpus loader, so indexing never reads half a file.
+    """
+    path = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    folder = path.parent if str(path.parent) else Path(".")
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            os.chmod(f.name, mode)
+        except BaseException:
+            f.close()
+            os.unlink(f.name)
+            raise
+    try:
+        os.replace(f.name, path)
+    except BaseException:
+        os.unlink(f.name)
+        raise
+    return path

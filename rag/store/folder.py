@@ -1,0 +1,144 @@
+"""The index folder on disk: rag's marker, the write lock, builds, the pointer to the current one.
+
+Layout of an index folder::
+
+    .rag-index          marker: this folder belongs to rag (written before anything else)
+    .lock               the OS file lock a writer holds (with its pid, for the message to others)
+    CURRENT             the name of the complete build to load, replaced last with os.replace
+    build-<stamp>/      manifest.json (written last), and the store's files (FAISS: passages.jsonl,
+                        dense.faiss, bm25/; Milvus: none, the passages are in the collection)
+    milvus.db           the Milvus Lite file, when store = "milvus" and store_uri is ""
+    PENDING             Milvus only: the documents an unfinished update was changing
+
+A build that is interrupted leaves a folder that CURRENT never names, so it is never loaded. Milvus
+applies each change at once, so PENDING names the documents to redo if an update is interrupted.
+Nothing here knows what a store holds: the sync (rag/store/sync.py) decides what goes in a build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag.atomic import write_atomic
+from rag.errors import IndexBusyError, NotAnIndexError
+from rag.store.base import FORMAT_VERSION, Manifest
+
+MARKER = ".rag-index"
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+PENDING = "PENDING"
+BUILD_PREFIX = "build-"
+
+
+class IndexFolder:
+    """One index folder; every path rag writes in it comes from here."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"IndexFolder({str(self.path)!r})"
+
+    def refuse_foreign(self) -> None:
+        """Refuse a file, or a non-empty folder without rag's marker: rag never writes into either."""
+        if self.path.exists() and not self.path.is_dir():
+            raise NotAnIndexError(f"{self.path} is a file, not an index folder; pass --index with a new or empty folder")
+        if self.path.exists() and any(self.path.iterdir()) and not (self.path / MARKER).is_file():
+            raise NotAnIndexError(
+                f"{self.path} is not empty and is not a rag index; rag will not write into it. "
+                "Pass --index with a new or empty folder"
+            )
+
+    def claim(self) -> None:
+        """Make the folder (if needed) and mark it as rag's, before anything else is written."""
+        self.refuse_foreign()
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path / MARKER, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
+
+    def is_empty(self) -> bool:
+        return not self.path.exists() or not any(self.path.iterdir())
+
+    def has_builds(self) -> bool:
+        """Whether a build was ever published here or an update is under way (so what the store
+        holds was written by this folder's updates)."""
+        return (self.path / POINTER).exists() or (self.path / PENDING).exists()
+
+    def current_build(self) -> Path | None:
+        """The build CURRENT names, or None when no build finished yet."""
+        pointer = self.path / POINTER
+        if not pointer.is_file():
+            return None
+        return self.path / pointer.read_text(encoding="utf-8").strip()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the folder's write lock; a second writer is refused at once, with a message.
+
+        The lock is an OS file lock (released even if the holder is killed), not the file's existence.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; concurrent writers are the user's to avoid
+            yield
+            return
+        with open(self.path / LOCK, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise IndexBusyError(
+                    f"the index in {self.path} is being updated by {holder}; wait for it to finish, then run rag index again"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"rag (pid {os.getpid()})\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def new_build(self) -> Path:
+        """A new, empty build folder that CURRENT does not name (yet)."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        build = self.path / f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
+        build.mkdir()
+        return build
+
+    def publish(self, build: Path, manifest: Manifest) -> None:
+        """Write the build's manifest, then point CURRENT at it, then drop the older builds.
+
+        The manifest is written last within the build, and the pointer after it: a reader sees the
+        old complete build or the new one, never a half-written one.
+        """
+        write_atomic(build / MANIFEST, json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+        write_atomic(self.path / POINTER, build.name + "\n")
+        (self.path / PENDING).unlink(missing_ok=True)
+        for old in self.path.glob(f"{BUILD_PREFIX}*"):
+            if old.name != build.name and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+
+    def pending(self) -> set[str]:
+        """The documents an interrupted Milvus update was changing (empty when none was; "*": all)."""
+        try:
+            return set(json.loads((self.path / PENDING).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError, TypeError):
+            return {"*"}  # unreadable: redo everything
+
+    def mark_pending(self, doc_ids: set[str]) -> None:
+        """Record, before a store that changes in place (Milvus) changes anything, which documents
+        it will touch. FAISS needs no record: its changes stay in an unpublished build."""
+        write_atomic(self.path / PENDING, json.dumps(sorted(doc_ids | self.pending())) + "\n")
