@@ -17,8 +17,9 @@ from eval.metrics import (
     threshold_sweep,
 )
 from eval.sweep import Outcome
+from rag.calibration import Calibrator
 from rag.errors import RagError
-from rag.scoring import CALIBRATED_FEATURES, Calibrator
+from rag.scoring import CALIBRATED_FEATURES
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 

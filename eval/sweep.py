@@ -18,10 +18,11 @@ from pathlib import Path
 from eval.metrics import exact_match, f1, mean, percentile
 from eval.runner import GoldQuestion
 from rag import Config, Pipeline
+from rag.calibration import Scorer
 from rag.embedder import Embedder
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
-from rag.scoring import RankedAnswer, Scorer, rank_answers
+from rag.scoring import RankedAnswer, rank_answers
 from rag.types import Hit, Span
 
 

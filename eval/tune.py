@@ -48,10 +48,10 @@ from eval.sweep import (
 )
 from eval.tune_report import write_tune_report
 from rag import Config
+from rag.calibration import CALIBRATION_FILE, Scorer
 from rag.config import SPAN_SCORINGS
 from rag.embedder import SentenceTransformerEmbedder
 from rag.reader import ExtractiveReader
-from rag.scoring import CALIBRATION_FILE, Scorer
 
 READ_SETTINGS = (
     ReadSetting(250, 0), ReadSetting(400, 0), ReadSetting(400, 100), ReadSetting(600, 150),

@@ -10,7 +10,7 @@ from typing import Any
 from eval.metrics import SweepPoint
 from eval.report import _figure, _save, _write_text
 from eval.sweep import Setting
-from rag.scoring import Calibrator
+from rag.calibration import Calibrator
 
 _TEST_METRICS = ("em", "f1", "em_no_abstention", "f1_no_abstention", "abstention_recall", "abstention_precision", "overall", "citation_accuracy", "ece", "read_p50_s")
 

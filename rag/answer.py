@@ -6,8 +6,9 @@ import bisect
 import re
 from collections.abc import Mapping, Sequence
 
+from rag.calibration import Scorer
 from rag.normalize import normalize_answer
-from rag.scoring import Scorer, rank_answers
+from rag.scoring import rank_answers
 from rag.types import Alternative, Answer, Citation, DocumentInfo, Hit, Span
 
 ABSTAIN_MESSAGE = "The documents don't say. These passages came closest:"

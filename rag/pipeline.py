@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import decide
+from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
 from rag.corpus import load_corpus, read_document, save_document
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
-from rag.scoring import Scorer, scorer_for
 from rag.store import (
     IndexStatus,
     PassageStore,

@@ -9,29 +9,20 @@ Three ways to compare spans from different passages (``Config.span_scoring``):
 - ``shared_softmax``: start and end softmaxed over the context tokens of *all* windows of the
   question together (shared normalisation), so the passages compete for one probability mass.
 
-Whatever ranks the spans, the confidence shown to users is a :class:`Calibrator`'s estimate of the
-probability that the answer is right, from the features below; its coefficients are fitted on dev
-questions (``python -m eval.tune``) and stored beside the reader (``calibration.json``).
+Whatever ranks the spans, the confidence shown to users is computed from the features below by
+rag/calibration.py.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from rag.atomic import write_atomic
-from rag.config import SPAN_SCORINGS, Config
+from rag.config import SPAN_SCORINGS
 from rag.errors import ConfigError
 from rag.normalize import normalize_answer
 from rag.types import Hit, Span
-
-CALIBRATION_FILE = "calibration.json"
-
-log = logging.getLogger(__name__)
 
 # What the calibrator sees of an answer; each is cheap and on a scale that does not depend on the corpus.
 FEATURES = (
@@ -50,9 +41,6 @@ FEATURES = (
 # What the shipped calibration is fitted on: every feature that means the same on every store.
 CALIBRATED_FEATURES = tuple(f for f in FEATURES if f != "bm25_share")
 _MARGIN_CAP = 10.0
-# A standardised feature is clipped to this many standard deviations: the fit saw nothing beyond,
-# and a logistic regression extrapolated far out of its data is confidently wrong.
-_CLIP_SD = 3.0
 # A span counts as support for an answer only if it is within this many logits of the answer's best.
 _SUPPORT_LOGITS = 3.0
 
@@ -143,120 +131,3 @@ def _shared_probabilities(spans: Sequence[Span]) -> dict[int, float]:
 def _log_sum_exp(values: list[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-@dataclass(frozen=True, slots=True)
-class Calibrator:
-    """Logistic regression over standardised features: P(answer is right | features).
-
-    Stored as JSON: ``features``, ``mean``, ``scale``, ``coefficients``, ``intercept``, and free
-    ``fitted_on`` notes. Fitted by ``python -m eval.tune`` with scikit-learn; applying it needs none.
-    """
-
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coefficients: tuple[float, ...]
-    intercept: float
-    span_scoring: str = "logits"
-    fitted_on: str = ""
-
-    def confidence(self, answer: RankedAnswer) -> float:
-        z = self.intercept + sum(
-            c * max(-_CLIP_SD, min(_CLIP_SD, (answer.features[name] - m) / s))
-            for name, m, s, c in zip(self.features, self.mean, self.scale, self.coefficients, strict=True)
-        )
-        return _sigmoid(z)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
-            "coefficients": list(self.coefficients), "intercept": self.intercept,
-            "span_scoring": self.span_scoring, "fitted_on": self.fitted_on,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object], where: str = "calibration") -> Calibrator:
-        try:
-            features = tuple(str(f) for f in data["features"])  # type: ignore[attr-defined]
-            numbers = [tuple(float(v) for v in data[k]) for k in ("mean", "scale", "coefficients")]  # type: ignore[attr-defined]
-            intercept = float(data["intercept"])  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"{where} is not a rag calibration file ({type(err).__name__}: {err})") from None
-        unknown = set(features) - set(FEATURES)
-        if unknown or any(len(n) != len(features) for n in numbers) or any(s <= 0 for s in numbers[1]):
-            raise ConfigError(f"{where}: features must be among {', '.join(FEATURES)}, one mean, scale > 0 and coefficient each")
-        return cls(features, *numbers, intercept=intercept, span_scoring=str(data.get("span_scoring", "logits")),
-                   fitted_on=str(data.get("fitted_on", "")))
-
-    def save(self, path: Path) -> None:
-        """Write the calibration file atomically."""
-        write_atomic(Path(path), json.dumps(self.to_json(), indent=2) + "\n")
-
-
-def load_calibrator(path: Path) -> Calibrator | None:
-    """The calibrator stored at ``path``, or None when there is no such file.
-
-    Raises:
-        ConfigError: The file exists but is not a calibration file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read calibration file {path}: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"calibration file {path} must hold a JSON object")
-    return Calibrator.from_json(data, str(path))
-
-
-@dataclass(frozen=True, slots=True)
-class Scorer:
-    """How answers are ranked (``span_scoring``) and how sure rag is of one (``calibrator``)."""
-
-    span_scoring: str = "window_softmax"
-    calibrator: Calibrator | None = None
-
-    def confidence(self, answer: RankedAnswer) -> float:
-        """In [0, 1]: the calibrated probability that the answer is right, or without a calibrator
-        the window probability discounted by passage similarity."""
-        if self.calibrator is None:
-            return uncalibrated_confidence(answer)
-        return self.calibrator.confidence(answer)
-
-
-def uncalibrated_confidence(answer: RankedAnswer) -> float:
-    """For a reader with no calibration file: the window probability, discounted when the passage is
-    far from the question (cosine of all-MiniLM-L6-v2 is near 0 for unrelated text, above ~0.4 on topic).
-    """
-    closeness = min(1.0, max(0.0, answer.features["cosine"]) / 0.4)
-    return float(min(1.0, max(0.0, answer.features["window_probability"] * closeness)))
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def scorer_for(config: Config, reader_location: str) -> Scorer:
-    """The scorer a config asks for: its span scoring, and the calibration file it names or the
-    reader's own ``calibration.json`` (a Hub id has none unless ``calibration_file`` is set)."""
-    if config.calibration_file:
-        path = Path(config.calibration_file).expanduser()
-        calibrator = load_calibrator(path)
-        if calibrator is None:
-            raise ConfigError(f"calibration_file {path} does not exist; run python -m eval.tune to make one")
-    else:
-        path = Path(reader_location) / CALIBRATION_FILE
-        calibrator = load_calibrator(path) if Path(reader_location).is_dir() else None
-        if calibrator is None:
-            log.warning("the reader %s has no %s: confidence is uncalibrated (python -m eval.tune fits one)",
-                        reader_location, CALIBRATION_FILE)
-    if calibrator is not None and calibrator.span_scoring != config.span_scoring:
-        log.warning("%s was fitted with span_scoring %r, not %r: its confidence may be off",
-                    path, calibrator.span_scoring, config.span_scoring)
-    return Scorer(config.span_scoring, calibrator)

@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 
 from rag import Config, ConfigError
-from rag.model_paths import SHIPPED_READER_DIR
-from rag.reader import ExtractiveReader
-from rag.scoring import (
+from rag.calibration import (
     CALIBRATION_FILE,
-    FEATURES,
     Calibrator,
     Scorer,
     load_calibrator,
-    rank_answers,
     scorer_for,
 )
+from rag.model_paths import SHIPPED_READER_DIR
+from rag.reader import ExtractiveReader
+from rag.scoring import FEATURES, rank_answers
 from rag.types import Chunk, Hit, Span
 
 A = Chunk("a.txt", 0, 0, 40, "Ahn met Nakatani in Seoul on a Monday.")

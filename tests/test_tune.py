@@ -25,8 +25,9 @@ from eval.sweep import (
 )
 from eval.tune import choose, squad_corpus
 from rag import Config, Pipeline
+from rag.calibration import Scorer
 from rag.reader import ExtractiveReader
-from rag.scoring import CALIBRATED_FEATURES, Scorer
+from rag.scoring import CALIBRATED_FEATURES
 from tests.conftest import REPO, SEEDS
 from tests.test_squad_corpus import tiny  # noqa: F401 - the fixture that writes a tiny SQuAD file
 
