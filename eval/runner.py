@@ -24,7 +24,7 @@ from eval.metrics import (
 )
 from rag import Answer, GoldFileError, Pipeline
 from rag.answer import decide, with_threshold
-from rag.config import RETRIEVAL_MODES
+from rag.config import RETRIEVAL_MODES, Config
 
 SPLITS = ("dev", "test")
 RECALL_KS = (1, 3, 5, 10)
@@ -81,7 +81,7 @@ class AblationRow:
 @dataclass(frozen=True, slots=True)
 class EvalResult:
     questions: tuple[Scored, ...]
-    min_confidence: float = 0.5
+    min_confidence: float = Config.__dataclass_fields__["min_confidence"].default
     ablations: tuple[AblationRow, ...] = field(default=())
 
     @property

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
@@ -84,7 +87,10 @@ class Config:
     max_upload_bytes: int = 10_000_000
     # A corpus file larger than this is skipped with a warning (a log or a dump, not a document).
     max_document_bytes: int = 10_000_000
-    seed: int = 0
+    # Only for a reader with no calibration: a passage whose cosine with the question is below this
+    # discounts its answer's confidence. 0.4 suits all-MiniLM-L6-v2 (near 0 for unrelated text,
+    # above ~0.4 on topic); another embedder has its own scale.
+    on_topic_cosine: float = 0.4
 
     def __post_init__(self) -> None:
         if self.reader_backend not in READER_BACKENDS:
@@ -95,6 +101,8 @@ class Config:
             raise ConfigError(f"dense_index must be one of {', '.join(DENSE_INDEXES)}, not {self.dense_index!r}")
         if self.span_scoring not in SPAN_SCORINGS:
             raise ConfigError(f"span_scoring must be one of {', '.join(SPAN_SCORINGS)}, not {self.span_scoring!r}")
+        if not self.on_topic_cosine > 0:
+            raise ConfigError(f"on_topic_cosine must be above 0, not {self.on_topic_cosine}")
         if self.store not in STORES:
             raise ConfigError(f"store must be one of {', '.join(STORES)}, not {self.store!r}")
         if self.store_uri and not (self.store_uri.endswith(".db") or self.store_uri.startswith(("http://", "https://"))):
@@ -163,7 +171,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
     table = data.get("rag", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [rag] must be a table")
-    return {**{k: v for k, v in data.items() if k != "rag"}, **table}
+    values = {**{k: v for k, v in data.items() if k != "rag"}, **table}
+    for name, why in _RETIRED.items():
+        if name in values:
+            log.warning("config file %s: setting %r is ignored (%s); remove it", path, name, why)
+            del values[name]
+    return values
+
+
+# Settings older versions read: a config file that still sets them works, with a warning.
+_RETIRED = {"seed": "rag never used it"}
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from rag.embedder import Embedder
 from rag.store.base import PassageStore
 from rag.types import Hit
@@ -11,10 +9,6 @@ from rag.types import Hit
 # Each ranking contributes this many candidates to the fusion, so a passage that one
 # ranking places just outside top-k can still win on the other.
 _FUSION_CANDIDATES = 50
-
-
-class Retriever(Protocol):
-    def retrieve(self, question: str, k: int) -> list[Hit]: ...
 
 
 class IndexRetriever:
@@ -28,20 +22,20 @@ class IndexRetriever:
         rrf_k: The constant of reciprocal rank fusion: score = sum of 1 / (rrf_k + rank).
     """
 
-    def __init__(self, index: PassageStore, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60) -> None:
-        self._index = index
+    def __init__(self, store: PassageStore, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60) -> None:
+        self._store = store
         self._embedder = embedder
         self._mode = mode
         self._rrf_k = rrf_k
-        if not index.supports_lexical:  # the store warned when it was opened
+        if not store.supports_lexical:  # the store warned when it was opened
             self._mode = "dense"
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The top-k passages, best first, each with its dense and BM25 scores."""
         query = self._embedder.embed([question])[0]
         pool = max(k, _FUSION_CANDIDATES)
-        dense = self._index.dense_search(query, pool) if self._mode != "bm25" else []
-        lexical = self._index.lexical_search(question, pool) if self._mode != "dense" else []
+        dense = self._store.dense_search(query, pool) if self._mode != "bm25" else []
+        lexical = self._store.lexical_search(question, pool) if self._mode != "dense" else []
         if self._mode == "dense":
             ranked = dense
         elif self._mode == "bm25":
@@ -50,14 +44,14 @@ class IndexRetriever:
                 # BM25 finds only passages that share a word with the question; one that shares
                 # none ("What is the capital of France?") still gets its closest passages, by cosine.
                 seen = {pid for pid, _ in ranked}
-                ranked = ranked + [(pid, 0.0) for pid, _ in self._index.dense_search(query, k + len(seen)) if pid not in seen]
+                ranked = ranked + [(pid, 0.0) for pid, _ in self._store.dense_search(query, k + len(seen)) if pid not in seen]
         else:
             ranked = fuse([dense, lexical], self._rrf_k)
         top = ranked[:k]
         ids = [pid for pid, _ in top]
-        chunks = self._index.passages(ids)
-        cosines = self._index.cosines(query, ids)
-        bm25 = self._index.lexical_scores(question, ids)  # all 0.0 on a store without lexical search
+        chunks = self._store.passages(ids)
+        cosines = self._store.cosines(query, ids)
+        bm25 = self._store.lexical_scores(question, ids)  # all 0.0 on a store without lexical search
         return [
             Hit(c, score, dense_score=cos, bm25_score=b)
             for c, (_, score), cos, b in zip(chunks, top, cosines, bm25, strict=True)

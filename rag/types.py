@@ -23,10 +23,6 @@ class Document:
     date: str | None = None  # ISO date the document states (dateline or metadata), if any
     page_starts: tuple[int, ...] = ()  # PDFs: offset in ``text`` where each page starts
 
-    @property
-    def info(self) -> DocumentInfo:
-        return DocumentInfo(self.title, self.date, self.page_starts)
-
 
 @dataclass(frozen=True, slots=True)
 class DocumentInfo:

@@ -39,8 +39,17 @@ def test_defaults() -> None:
     assert config.rrf_k == 10
     assert (config.span_scoring, config.max_answer_tokens) == ("logits", 15)
     assert config.auto_update is True
-    assert config.seed == 0
+    assert config.on_topic_cosine == 0.4
     assert 0.0 <= config.min_confidence <= 1.0
+
+
+def test_a_retired_setting_in_an_old_config_file_is_ignored_with_a_warning(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "rag.toml"
+    path.write_text("seed = 0\ntop_k = 4\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        config = load_config(path)
+    assert config.top_k == 4 and not hasattr(config, "seed")
+    assert "'seed' is ignored" in caplog.text
 
 
 def test_load_config_without_file_or_overrides_gives_defaults() -> None:
