@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev-questions", type=int, default=1000)
     parser.add_argument("--mixes", default=",".join(MIXES), help="which mixes to run (comma-separated names)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     names = [m for m in args.mixes.split(",") if m]
     unknown = [m for m in names if m not in MIXES]
     if unknown:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Mapping, Sequence
 
 from rag.calibration import Scorer
 from rag.normalize import normalize_answer
 from rag.scoring import rank_answers
+from rag.text import page_of, source_list
 from rag.types import Alternative, Answer, Citation, DocumentInfo, Hit, Span
 
 ABSTAIN_MESSAGE = "The documents don't say. These passages came closest:"
@@ -89,7 +89,7 @@ def _citations(spans: list[Span], documents: Mapping[str, DocumentInfo]) -> tupl
     citations = []
     for s in _unique_places(members):
         info = documents.get(s.chunk.doc_id, DocumentInfo())
-        page = bisect.bisect_right(info.page_starts, s.start) if info.page_starts else None
+        page = page_of(info.page_starts, s.start)
         citations.append(
             Citation(s.chunk.doc_id, s.chunk.chunk_index, s.start, s.end, s.text, s.chunk, s.probability,
                      title=info.title or None, date=info.date, page=page)
@@ -129,12 +129,9 @@ def _latest_date(answer: Alternative) -> str:
 
 
 def _message(chosen: Alternative, alternatives: list[Alternative]) -> str:
-    def sources(answer: Alternative) -> str:
-        return ", ".join(dict.fromkeys(f"{c.doc_id}, {c.date}" if c.date else c.doc_id for c in answer.citations))
-
     if not alternatives:
         return f"{chosen.citations[0].quote} ({chosen.citations[0].doc_id})"
-    versions = "; ".join(f"“{a.text}” ({sources(a)})" for a in [chosen, *alternatives])
+    versions = "; ".join(f"“{a.text}” ({source_list(a.citations)})" for a in [chosen, *alternatives])
     return f"The sources disagree: {versions}."
 
 

@@ -14,7 +14,8 @@ from rag.config import CONFIG_FILE_NAME, RETRIEVAL_MODES, STORES, Config, load_c
 from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
-from rag.types import Answer
+from rag.terminal import render_answer
+from rag.text import page_of, snippet
 
 log = logging.getLogger("rag")
 
@@ -248,7 +249,7 @@ def _search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(hits, start=1):
         print(f"[{rank}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]  score {hit.score:.4f}  "
               f"cosine {hit.dense_score:.3f}  BM25 {hit.bm25_score:.2f}")
-        print(f"    {_snippet(hit.chunk.text, width=160)}")
+        print(f"    {snippet(hit.chunk.text, width=160)}")
     return 0
 
 
@@ -294,23 +295,17 @@ def _show(args: argparse.Namespace) -> int:
         _print_json({"doc_id": document.doc_id, "title": document.title or None, "date": document.date,
                      "length": len(text), "start": start, "end": end, "text": text[start:end],
                      "before": before, "after": after,
-                     "page": _page(document.page_starts, start)})
+                     "page": page_of(document.page_starts, start)})
         return 0
     header = [document.doc_id] + [v for v in (document.title, document.date) if v]
     print(" · ".join(header))
     if spanned:
-        page = _page(document.page_starts, start)
+        page = page_of(document.page_starts, start)
         print(f"[{start}:{end}]" + (f" page {page}" if page else ""))
         print(f"…{before}«{text[start:end]}»{after}…")
     else:
         print(text)
     return 0
-
-
-def _page(page_starts: tuple[int, ...], offset: int) -> int | None:
-    import bisect
-
-    return bisect.bisect_right(page_starts, offset) if page_starts else None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -321,55 +316,6 @@ def _serve(args: argparse.Namespace) -> int:
         Pipeline(config).index(rebuild=True)
     serve(config, host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
-
-
-def render_answer(answer: Answer) -> str:
-    """The answer as people read it in a terminal: answer, confidence, numbered sources."""
-    lines = []
-    if answer.text is None:
-        lines.append(f"{answer.message} (confidence {answer.confidence:.2f})")
-        for n, hit in enumerate(answer.passages, start=1):
-            lines.append(f"  [{n}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}] {_snippet(hit.chunk.text)}")
-        return "\n".join(lines)
-    if answer.interpreted_as:
-        lines.append(f"(taken as: {answer.interpreted_as})")
-    lines.append(f"{answer.text}    (confidence {answer.confidence:.2f})")
-    lines += _citation_lines(answer.citations)
-    if answer.alternatives:
-        lines.append("The sources disagree:" + (f" chose “{answer.text}” because {answer.chosen_because}." if answer.chosen_because else ""))
-        for alternative in answer.alternatives:
-            lines.append(f"  or: {alternative.text}    (confidence {alternative.confidence:.2f})")
-            lines += _citation_lines(alternative.citations, indent="    ")
-    return "\n".join(lines)
-
-
-def _citation_lines(citations, indent: str = "  ") -> list[str]:  # noqa: ANN001
-    lines = []
-    for n, c in enumerate(citations, start=1):
-        before = c.passage.text[: c.start - c.passage.start]
-        after = c.passage.text[c.end - c.passage.start :]
-        context = f"{_snippet(before, tail=True)}«{c.quote}»{_snippet(after)}"
-        where = " · ".join(v for v in (_short(c.title), c.date, f"p. {c.page}" if c.page else None) if v)
-        lines.append(f"{indent}[{n}] {c.doc_id}{f' ({where})' if where else ''} [{c.start}:{c.end}] {context}")
-    return lines
-
-
-def _short(title: str | None, width: int = 48) -> str | None:
-    if not title:
-        return None
-    return f"“{title}”" if len(title) <= width else f"“{title[: width - 1].rstrip()}…”"
-
-
-def _snippet(text: str, tail: bool = False, width: int = 80) -> str:
-    flat = " ".join(text.split())
-    if len(flat) > width:
-        flat = "…" + flat[-width:] if tail else flat[:width] + "…"
-    # Keep the space between the context and the «quote» that split() removed.
-    if tail and text[-1:].isspace():
-        flat += " "
-    elif not tail and text[:1].isspace():
-        flat = " " + flat
-    return flat
 
 
 def _print_json(data: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import io
 import logging
@@ -74,13 +73,6 @@ def extract(path: Path) -> Extracted:
         return reader(path)
     except OSError as err:
         raise ExtractError(f"cannot read it ({err.strerror or err})") from err
-
-
-def page_of(page_starts: Sequence[int], offset: int) -> int | None:
-    """The 1-based page that holds ``offset``, or None for a document without pages."""
-    if not page_starts or offset < page_starts[0]:
-        return None
-    return bisect.bisect_right(page_starts, offset)
 
 
 def _extract_text(path: Path) -> Extracted:

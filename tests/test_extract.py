@@ -12,7 +12,8 @@ from fpdf import FPDF
 from pypdf import PdfWriter
 
 from rag.errors import CorpusError
-from rag.extract import DOCUMENT_SUFFIXES, Extracted, ExtractError, extract, page_of
+from rag.extract import DOCUMENT_SUFFIXES, Extracted, ExtractError, extract
+from rag.text import page_of
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 PDF_PAGES = [

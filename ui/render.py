@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from rag.chunker import sentence_around
+from rag.text import shorten, source_list
 from rag.types import Answer, Citation, Document, Hit
 
 # Every character Markdown (CommonMark + GFM) gives a meaning to; a backslash makes it literal.
@@ -19,6 +20,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$=:])")
 # Spaces at the start of a line would turn document text into a code block.
 _LEADING_SPACES = re.compile(r"(?<=\n)[ \t]+")
 _SNIPPET_CHARS = 240
+_TITLE_CHARS = 60
 
 
 def escape_markdown(text: str, line_start: bool = True) -> str:
@@ -69,7 +71,7 @@ def _answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, An
     numbers = "".join(f"[{n}]" for n in range(1, len(answer.citations) + 1))
     passages = answer.to_json()["supporting_passages"]
     found_in = f"found in {passages} passage{'s' if passages != 1 else ''}"
-    source = " · ".join(escape_markdown(v) for v in (best.title and _short(best.title), best.date) if v)
+    source = " · ".join(escape_markdown(v) for v in (best.title and shorten(best.title, _TITLE_CHARS), best.date) if v)
     statement = (
         f"**{escape_markdown(answer.text or '')}**\n\n"
         f"“{_sentence_with_span(best)}” {numbers}\n\n"
@@ -77,8 +79,8 @@ def _answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, An
         + f"Confidence {answer.confidence:.2f} · {found_in}"
     )
     if answer.alternatives:
-        versions = [f"“{escape_markdown(answer.text or '')}” ({escape_markdown(_sources(answer.citations))})"]
-        versions += [f"“{escape_markdown(a.text)}” ({escape_markdown(_sources(a.citations))}, confidence {a.confidence:.2f})"
+        versions = [f"“{escape_markdown(answer.text or '')}” ({escape_markdown(source_list(answer.citations))})"]
+        versions += [f"“{escape_markdown(a.text)}” ({escape_markdown(source_list(a.citations))}, confidence {a.confidence:.2f})"
                      for a in answer.alternatives]
         statement += "\n\n**The sources disagree:** " + "; ".join(versions) + "."
         if answer.chosen_because:
@@ -101,16 +103,8 @@ def citation_labels(answer: Answer) -> list[str]:
 def _where(citation: Citation) -> str:
     """" — title (date, p. 3)" as far as the document states them."""
     details = ", ".join(v for v in (citation.date, f"p. {citation.page}" if citation.page else None) if v)
-    title = f" — {_short(citation.title)}" if citation.title else ""
+    title = f" — {shorten(citation.title, _TITLE_CHARS)}" if citation.title else ""
     return title + (f" ({details})" if details else "")
-
-
-def _short(title: str, width: int = 60) -> str:
-    return title if len(title) <= width else title[: width - 1].rstrip() + "…"
-
-
-def _sources(citations: tuple[Citation, ...]) -> str:
-    return ", ".join(dict.fromkeys(f"{c.doc_id}, {c.date}" if c.date else c.doc_id for c in citations))
 
 
 def highlighted_passage(citation: Citation) -> list[tuple[str, str | None]]:
@@ -170,5 +164,4 @@ def _passage_with_span(citation: Citation) -> str:
 
 
 def _snippet(text: str) -> str:
-    short = text if len(text) <= _SNIPPET_CHARS else text[: _SNIPPET_CHARS - 1].rstrip() + "…"
-    return escape_markdown(short)
+    return escape_markdown(shorten(text, _SNIPPET_CHARS))
