@@ -1,6 +1,6 @@
 """Performance of rag: latency on seeds/, index growth on SQuAD passages, flat vs HNSW, reader speed.
 
-    python -m eval.bench [--sizes 2000,10000,20000] [--questions 200] [--out bench.json] [--parts seeds,scale,reader]
+    python -m rag.eval.bench [--sizes 2000,10000,20000] [--questions 200] [--out bench.json] [--parts seeds,scale,reader]
 
 Run it by hand on an otherwise idle machine: figures taken under load mean little. The SQuAD
 train paragraphs are the corpus (each one a document, chunked as rag chunks); the first
@@ -29,9 +29,6 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from eval.runner import load_gold
-from eval.squad import evaluate
-from eval.squad_data import SquadExample, load_squad
 from rag import Pipeline
 from rag.chunker import chunk
 from rag.config import Config
@@ -42,6 +39,10 @@ from rag.retriever import IndexRetriever
 from rag.store import FORMAT_VERSION, FaissStore, Manifest
 from rag.store.milvus_store import passage_id
 from rag.types import Chunk, Document
+
+from .runner import load_gold
+from .squad import evaluate
+from .squad_data import SquadExample, load_squad
 
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO.parent / "shared" / "data" / "squad"
@@ -358,7 +359,7 @@ def format_table(result: BenchResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000,20000", help="passages per corpus, comma-separated")
     parser.add_argument("--questions", type=int, default=200, help="the first N SQuAD dev-v1.1 questions")
     parser.add_argument("--parts", default="seeds,scale,reader",

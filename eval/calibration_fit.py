@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from eval.metrics import (
+from rag.calibration import Calibrator
+from rag.errors import RagError
+from rag.scoring import CALIBRATED_FEATURES
+
+from .metrics import (
     Candidate,
     SweepPoint,
     best_threshold,
@@ -16,10 +20,7 @@ from eval.metrics import (
     reliability_table,
     threshold_sweep,
 )
-from eval.sweep import Outcome
-from rag.calibration import Calibrator
-from rag.errors import RagError
-from rag.scoring import CALIBRATED_FEATURES
+from .sweep import Outcome
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 

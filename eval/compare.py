@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag import GoldFileError
+from .errors import GoldFileError
 
 METRICS = ("em", "f1", "abstention_recall", "abstention_precision", "overall", "citation_accuracy",
            "recall_at_1", "recall_at_5", "mrr")

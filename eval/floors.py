@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag import GoldFileError
+from .errors import GoldFileError
 
 
 @dataclass(frozen=True, slots=True)

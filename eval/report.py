@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.runner import RECALL_KS, EvalResult, Scored, summary_rows, to_json
-from eval.tuning import Tuning
 from rag.atomic import write_atomic
+
+from .runner import RECALL_KS, EvalResult, Scored, summary_rows, to_json
+from .tuning import Tuning
 
 WORST_SHOWN = 10
 PLOTS = ("threshold_sweep.png", "recall_at_k.png", "calibration.png", "latency.png")

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import (
+from rag import Answer, Pipeline
+from rag.answer import decide, with_threshold
+from rag.config import RETRIEVAL_MODES, Config
+
+from .errors import GoldFileError
+from .metrics import (
     abstention_precision,
     abstention_recall,
     exact_match,
@@ -22,9 +27,6 @@ from eval.metrics import (
     reciprocal_rank,
     reliability_table,
 )
-from rag import Answer, GoldFileError, Pipeline
-from rag.answer import decide, with_threshold
-from rag.config import RETRIEVAL_MODES, Config
 
 SPLITS = ("dev", "test")
 RECALL_KS = (1, 3, 5, 10)

@@ -1,6 +1,6 @@
 """The reader alone on SQuAD: EM, F1, questions per second, peak memory; on v2.0 also abstention.
 
-    python -m eval.squad --data ../shared/data/squad/dev-v1.1.json [--limit N] [--backend torch,onnx] [--json]
+    python -m rag.eval.squad --data ../shared/data/squad/dev-v1.1.json [--limit N] [--backend torch,onnx] [--json]
 
 Each question is read with its own paragraph, as one passage, by rag's reader (the same windows,
 span rules and probabilities as the pipeline). On a SQuAD v2.0 file the project's abstention rule
@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import exact_match, f1, mean
-from eval.squad_data import SquadExample, load_squad
 from rag.config import READER_BACKENDS, Config, load_config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk
+
+from .metrics import exact_match, f1, mean
+from .squad_data import SquadExample, load_squad
 
 # Published dev-v1.1 scores of a well-known small reader, printed beside ours for comparison.
 REFERENCE = {"model": "distilbert-base-cased-distilled-squad (66M params, published)", "em": 0.796, "f1": 0.871}
@@ -127,7 +128,7 @@ def _abstention_report(examples: list[SquadExample], predictions: list[Predictio
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.squad", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.squad", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a SQuAD JSON file (v1.1 or v2.0)")
     parser.add_argument("--limit", type=int, help="the first N questions in file order")
     parser.add_argument("--reader", help="reader model folder or id (default: the shipped reader)")

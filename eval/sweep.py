@@ -1,4 +1,4 @@
-"""The settings sweep behind ``python -m eval.tune``: read each question once per reading setting,
+"""The settings sweep behind ``python -m rag.eval.tune``: read each question once per reading setting,
 then score every retrieval and answer-scoring choice from that one reading.
 
 A passage's reading does not depend on the other passages read with it, so the union of the
@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.metrics import exact_match, f1, mean, percentile
-from eval.runner import GoldQuestion
 from rag import Config, Pipeline
 from rag.calibration import Scorer
 from rag.embedder import Embedder
@@ -24,6 +22,9 @@ from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.scoring import RankedAnswer, rank_answers
 from rag.types import Hit, Span
+
+from .metrics import exact_match, f1, mean, percentile
+from .runner import GoldQuestion
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Tune the whole pipeline on dev questions of two corpora; report the test parts at the chosen point.
 
-    python -m eval.tune --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
+    python -m rag.eval.tune --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
         --work /tmp/rag-tune --out report-tune [--dev-sample 250] [--test-every 1] [--reader DIR] [--write-calibration]
 
 Corpora: the seeds with eval/gold.jsonl (dev part to tune, test part to report) and a SQuAD
@@ -33,10 +33,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eval.calibration_fit import calibration_error, choose_threshold, fit_calibrator
-from eval.runner import GoldQuestion, load_gold, run_eval
-from eval.squad_corpus import build_squad_corpus
-from eval.sweep import (
+from rag import Config
+from rag.calibration import CALIBRATION_FILE, Scorer
+from rag.config import SPAN_SCORINGS
+from rag.embedder import SentenceTransformerEmbedder
+from rag.reader import ExtractiveReader
+
+from .calibration_fit import calibration_error, choose_threshold, fit_calibrator
+from .runner import GoldQuestion, load_gold, run_eval
+from .squad_corpus import build_squad_corpus
+from .sweep import (
     AnswerSetting,
     ReadSetting,
     Setting,
@@ -46,12 +52,7 @@ from eval.sweep import (
     read_latency,
     read_questions,
 )
-from eval.tune_report import write_tune_report
-from rag import Config
-from rag.calibration import CALIBRATION_FILE, Scorer
-from rag.config import SPAN_SCORINGS
-from rag.embedder import SentenceTransformerEmbedder
-from rag.reader import ExtractiveReader
+from .tune_report import write_tune_report
 
 READ_SETTINGS = (
     ReadSetting(250, 0), ReadSetting(400, 0), ReadSetting(400, 100), ReadSetting(600, 150),
@@ -155,7 +156,7 @@ def evaluate(config: Config, corpus: Corpus, embedder: Any, reader: ExtractiveRe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.tune", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.tune", description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD dev-v1.1 JSON")
     parser.add_argument("--squad-v2", type=Path, help="SQuAD dev-v2.0 JSON (calibration, threshold, abstention)")
     parser.add_argument("--gold", type=Path, default=Path("eval/gold.jsonl"))
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = corpus_pipeline(config, corpus.folder, corpus.work, setting.read, embedder, reader)
         readings = read_questions(pipeline, reader, corpus.dev, [(config.retrieval, config.rrf_k)], config.top_k)
         dev_outcomes[corpus.name] = outcomes(readings, setting.answer)
-    note = (f"python -m eval.tune: dev parts of {', '.join(c.name for c in tuned)} "
+    note = (f"python -m rag.eval.tune: dev parts of {', '.join(c.name for c in tuned)} "
             f"({', '.join(str(len(c.dev)) for c in tuned)} questions), setting: {setting.label}")
     calibrator = fit_calibrator(dev_outcomes, config.span_scoring, note)
     threshold, threshold_sweep = choose_threshold(dev_outcomes, calibrator)

@@ -1,4 +1,4 @@
-"""The report of ``python -m eval.tune``: the sweep (table and plot), the chosen point, the baseline
+"""The report of ``python -m rag.eval.tune``: the sweep (table and plot), the chosen point, the baseline
 row, the test figures of every corpus, and the calibration (ECE and reliability plot)."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import SweepPoint
-from eval.report import _figure, _save, _write_text
-from eval.sweep import Setting
 from rag.calibration import Calibrator
+
+from .metrics import SweepPoint
+from .report import _figure, _save, _write_text
+from .sweep import Setting
 
 _TEST_METRICS = ("em", "f1", "em_no_abstention", "f1_no_abstention", "abstention_recall", "abstention_precision", "overall", "citation_accuracy", "ece", "read_p50_s")
 
@@ -26,7 +27,7 @@ def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, A
     named = {"chosen": chosen, **{n: _row_of(rows, s) for n, s in (("baseline", baseline), ("before", before))}}
     lines = [
         "# rag tuning report", "",
-        f"Command: `python -m eval.tune --squad {args.squad}" + (f" --squad-v2 {args.squad_v2}" if args.squad_v2 else "")
+        f"Command: `python -m rag.eval.tune --squad {args.squad}" + (f" --squad-v2 {args.squad_v2}" if args.squad_v2 else "")
         + f" --dev-sample {args.dev_sample} --test-every {args.test_every}`", "",
         "Questions (dev / test): " + ", ".join(f"{n} {d} / {t}" for n, (d, t) in sizes.items()) + ".", "",
         "## Sweep on dev (no abstention; objective = mean EM over seeds and SQuAD v1.1 dev)", "",

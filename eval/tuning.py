@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.metrics import Candidate, SweepPoint, best_threshold, threshold_sweep
-from eval.runner import EvalResult, Scored
 from rag.atomic import write_atomic
+
+from .metrics import Candidate, SweepPoint, best_threshold, threshold_sweep
+from .runner import EvalResult, Scored
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 

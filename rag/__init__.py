@@ -9,12 +9,13 @@
 """
 
 from rag.config import Config, load_config
+from rag.conversation import Conversation
 from rag.errors import (
     ConfigError,
     CorpusError,
     CorruptIndexError,
-    GoldFileError,
     IndexBusyError,
+    IndexFolderError,
     ModelMissingError,
     NotAnIndexError,
     QuestionError,
@@ -22,23 +23,27 @@ from rag.errors import (
     StaleIndexError,
 )
 from rag.pipeline import Pipeline
-from rag.store import UpdateReport
-from rag.types import Answer, Chunk, Citation, Document, Hit
+from rag.store import IndexStatus, UpdateReport
+from rag.types import Alternative, Answer, Chunk, Citation, Document, DocumentInfo, Hit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alternative",
     "Answer",
     "Chunk",
     "Citation",
     "Config",
     "ConfigError",
+    "Conversation",
     "CorpusError",
     "CorruptIndexError",
     "Document",
-    "GoldFileError",
-    "IndexBusyError",
+    "DocumentInfo",
     "Hit",
+    "IndexBusyError",
+    "IndexFolderError",
+    "IndexStatus",
     "ModelMissingError",
     "NotAnIndexError",
     "Pipeline",

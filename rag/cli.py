@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.config import CONFIG_FILE_NAME, RETRIEVAL_MODES, STORES, Config, load_config
+from rag.config import RETRIEVAL_MODES, STORES, Config, load_config
 from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ablations", action="store_true", help="also score every retrieval mode x top-k (1, 3, 5, 10)")
     evaluate.add_argument("--tune", action="store_true",
                           help="sweep the abstention threshold on the dev split and write the best into the config file "
-                               "(to tune every setting on two corpora: python -m eval.tune)")
+                               "(to tune every setting on two corpora: python -m rag.eval.tune)")
     evaluate.add_argument("--floors", type=Path, help="JSON floors; exit 1 when a score is below its floor")
     evaluate.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                           help="compare two saved --json runs (or --out folders) instead of running")
@@ -199,44 +199,9 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from eval.compare import compare, load_run
-    from eval.floors import below_floors, load_floors
-    from eval.runner import format_summary, run_eval, to_json
-    from eval.tuning import tune, write_threshold
+    from rag.eval.command import run_eval_command
 
-    if args.compare:
-        print(compare(load_run(args.compare[0]), load_run(args.compare[1])))
-        return 0
-    if args.gold is None:
-        raise ConfigError("rag eval needs --gold FILE (or --compare A.json B.json)")
-    floors = load_floors(args.floors) if args.floors else None
-    split = args.split or (floors.split if floors else None)
-    pipeline = _pipeline(args)
-    result = run_eval(pipeline, args.gold, split=split, ablations=args.ablations)
-    tuning = tune(result)
-    if args.out:
-        from eval.report import write_report
-
-        log.info("report written to %s", write_report(result, tuning, args.out, args.gold))
-    if args.json:
-        _print_json(to_json(result))
-    else:
-        print(format_summary(result))
-        test = tuning.test_at_chosen
-        print(
-            f"best threshold on the {tuning.tuned_on} part: {tuning.chosen.threshold:.2f} (overall {tuning.chosen.overall:.3f})"
-            + (f"; test part at it: overall {test.overall:.3f}" if test else "")
-        )
-    if args.tune:
-        target = args.config or Path(CONFIG_FILE_NAME)
-        write_threshold(target, tuning.chosen.threshold)
-        log.info("wrote min_confidence = %.2f (tuned on the %s part) into %s", tuning.chosen.threshold, tuning.tuned_on, target)
-    if floors:
-        failures = below_floors(result.summary(), floors)
-        for line in failures:
-            print(f"rag: below floor: {line}", file=sys.stderr)
-        return 1 if failures else 0
-    return 0
+    return run_eval_command(args, lambda: _pipeline(args))
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -309,7 +274,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ui.server import serve
+    from rag.ui.server import serve
 
     config = _config(args)
     if args.rebuild:

@@ -39,7 +39,7 @@ class Config:
     # first use and cached in cache_dir; faster, but it lost 0.5 F1 on SQuAD dev (see README).
     reader_backend: str = "torch"
     cache_dir: Path = Path("~/.cache/rag")
-    # The answering defaults below were chosen by python -m eval.tune (README, "Tuning"): on the dev
+    # The answering defaults below were chosen by python -m rag.eval.tune (README, "Tuning"): on the dev
     # parts of eval/gold.jsonl and of SQuAD dev-v1.1 (first half of the articles, 250 questions),
     # objective = mean EM of the two with no abstention, best among settings that read in <= 85 ms.
     # Chunks (bm25 top 3, logits): 250/0 0.607, 400/0 0.673, 400/100 0.696, 600/150 0.714, 800/240 0.704.
@@ -54,7 +54,7 @@ class Config:
     rrf_k: int = 10
     # "flat": exact dense search, every passage compared (fast enough for tens of thousands of
     # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
-    # eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
+    # rag.eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
     dense_index: str = "flat"
     # Where passages and vectors live. "faiss": FAISS + BM25 files in the index folder. "milvus":
     # a Milvus collection (pip install 'rag[milvus]'); store_uri is a Milvus Lite file (ends in .db;
@@ -72,10 +72,10 @@ class Config:
     # How spans from different passages are compared (rag/scoring.py): logits 0.714, shared_softmax
     # 0.710, window_softmax 0.654 (which lets a passage that says nothing hold a "confident" span).
     span_scoring: str = "logits"
-    # The calibration of the confidence (JSON from python -m eval.tune). "" means calibration.json
+    # The calibration of the confidence (JSON from python -m rag.eval.tune). "" means calibration.json
     # in the reader's model folder; with none, confidence is the uncalibrated window probability.
     calibration_file: str = ""
-    # Abstain when the calibrated confidence is below this. Chosen by python -m eval.tune on the dev
+    # Abstain when the calibrated confidence is below this. Chosen by python -m rag.eval.tune on the dev
     # parts of the seeds, SQuAD dev-v1.1 and dev-v2.0: the best mean overall score (0.631; EM on
     # answerable questions, 1 for declining an unanswerable one), the middle of its plateau.
     min_confidence: float = 0.31

@@ -41,10 +41,6 @@ class ModelMissingError(RagError):
     """A model is not on this machine (and rag never downloads one)."""
 
 
-class GoldFileError(RagError):
-    """A gold question file is missing or malformed."""
-
-
 def first_line(err: BaseException, limit: int = 300) -> str:
     """An exception's message as one line for a user-facing error (its type when it has none)."""
     return (str(err).splitlines() or [type(err).__name__])[0][:limit]

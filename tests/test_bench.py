@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from eval.bench import (
+from rag.eval.bench import (
     SQUAD,
     BenchResult,
     Latency,
@@ -24,6 +23,7 @@ from eval.bench import (
     measure_size,
     overlap_at_k,
 )
+
 from rag.config import Config
 from rag.types import Chunk
 from tests.test_index import unit_vectors

@@ -32,7 +32,7 @@ def test_defaults() -> None:
     assert config.index_dir == Path(".rag-index")
     assert config.embed_model == ""
     assert config.reader_model == ""
-    # The tuned defaults (python -m eval.tune; the figures are in rag/config.py and the README).
+    # The tuned defaults (python -m rag.eval.tune; the figures are in rag/config.py and the README).
     assert (config.chunk_chars, config.chunk_overlap) == (600, 150)
     assert config.top_k == 3
     assert config.retrieval == "bm25"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rag.eval.errors import GoldFileError
+from rag.eval.metrics import exact_match, f1, mean
+from rag.eval.runner import GoldQuestion, load_gold, score
 
-from eval.metrics import exact_match, f1, mean
-from eval.runner import GoldQuestion, load_gold, score
-from rag import GoldFileError
 from rag.types import Answer, Chunk, Citation
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from eval.metrics import (
+from rag.eval.metrics import (
     Candidate,
     abstention_precision,
     abstention_recall,

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from rag.eval.compare import compare
+from rag.eval.errors import GoldFileError
+from rag.eval.floors import Floors, below_floors, load_floors
+from rag.eval.report import PLOTS, write_report
+from rag.eval.runner import ABLATION_KS, load_gold, run_eval, to_json
+from rag.eval.tuning import THRESHOLDS, tune, write_threshold
 
-from eval.compare import compare
-from eval.floors import Floors, below_floors, load_floors
-from eval.report import PLOTS, write_report
-from eval.runner import ABLATION_KS, load_gold, run_eval, to_json
-from eval.tuning import THRESHOLDS, tune, write_threshold
-from rag import GoldFileError, Pipeline, cli, load_config
+from rag import Pipeline, cli, load_config
 from tests.conftest import REPO, SEEDS
 
 GOLD = REPO / "eval" / "gold.jsonl"

@@ -122,7 +122,7 @@ def test_milvus_collection_another_index_wrote_is_refused_unless_rebuilding(tmp_
 def test_milvus_collection_changed_behind_the_manifest_is_reported(tmp_path: Path) -> None:
     config = store_config(tmp_path, "milvus")
     index, _ = sync_index(config, DOCS, HashEmbedder())
-    from rag.store.milvus_store import connect
+    from rag.store.milvus_client import connect
 
     connect(config).delete(config.milvus_collection, filter='doc_id == "a.txt"')
     with pytest.raises(CorruptIndexError, match="holds .* passages, the manifest .* says"):

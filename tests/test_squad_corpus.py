@@ -6,9 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from rag.eval.runner import load_gold
+from rag.eval.squad_corpus import (
+    SquadCorpus,
+    SquadCorpusError,
+    build_squad_corpus,
+    main,
+)
 
-from eval.runner import load_gold
-from eval.squad_corpus import SquadCorpus, SquadCorpusError, build_squad_corpus, main
 from rag.corpus import load_corpus
 
 # The first 2 articles of the official dev-v1.1 file, shipped with the tests (tests/data/README.md).

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from rag.eval.squad import Prediction, abstention_scores, best_threshold
+from rag.eval.squad_data import load_squad
 
 from eval import squad
-from eval.squad import Prediction, abstention_scores, best_threshold
-from eval.squad_data import load_squad
 
 TINY_V2 = {
     "version": "v2.0",

@@ -11,22 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rag.eval.squad_data import SquadExample, load_squad
 from safetensors.numpy import load_file
 
-from eval.reader_negatives import NEGATIVE_KINDS, mine_negatives, parse_shares
-from eval.squad_data import SquadExample, load_squad
-from eval.train_reader import (
-    DevSets,
-    TrainSettings,
-    _epoch_order,
-    _label,
-    _schedule,
-    main,
-    status,
-    train,
-)
 from rag import Config
 from rag.reader import ExtractiveReader
+from rag.training.features import epoch_order, label_window
+from rag.training.negatives import NEGATIVE_KINDS, mine_negatives, parse_shares
+from rag.training.progress import DevSets, status
+from rag.training.settings import TrainSettings
+from rag.training.train import _schedule, main, train
 from rag.types import Chunk
 
 # The first 2 articles of SQuAD v1.1 train, shipped with the tests (tests/data/README.md).
@@ -46,10 +40,10 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 def test_label_marks_answer_tokens_or_cls() -> None:
     sequence_ids = [None, 0, 0, None, 1, 1, 1, None]
     offsets = [(0, 0), (0, 4), (5, 8), (0, 0), (0, 3), (4, 10), (11, 15), (0, 0)]
-    assert _label(sequence_ids, offsets, 4, 10) == (5, 5)
-    assert _label(sequence_ids, offsets, 0, 10) == (4, 5)
-    assert _label(sequence_ids, offsets, 12, 20) == (0, 0)  # runs past the window
-    assert _label(sequence_ids, offsets, -1, -1) == (0, 0)  # a negative
+    assert label_window(sequence_ids, offsets, 4, 10) == (5, 5)
+    assert label_window(sequence_ids, offsets, 0, 10) == (4, 5)
+    assert label_window(sequence_ids, offsets, 12, 20) == (0, 0)  # runs past the window
+    assert label_window(sequence_ids, offsets, -1, -1) == (0, 0)  # a negative
 
 
 def test_schedule_warms_up_then_decays_to_zero() -> None:
@@ -98,12 +92,12 @@ def test_length_sorted_batches_pad_less_and_still_cover_every_window() -> None:
 
     sorted_settings = TrainSettings(train="", init="", batch_size=8, length_sorted=True)
     random_settings = TrainSettings(train="", init="", batch_size=8, length_sorted=False)
-    by_length = _epoch_order(lengths, sorted_settings, 2000)
-    shuffled = _epoch_order(lengths, random_settings, 2000)
+    by_length = epoch_order(lengths, sorted_settings, 2000)
+    shuffled = epoch_order(lengths, random_settings, 2000)
     assert sorted(by_length[:1000]) == list(range(1000)) and sorted(by_length[1000:2000]) == list(range(1000))
     assert by_length[:1000] != by_length[1000:2000]  # each epoch mixed anew
     assert padding(by_length[:1000], 8) < padding(shuffled[:1000], 8) / 5
-    assert by_length == _epoch_order(lengths, sorted_settings, 2000)  # resumable: the same order again
+    assert by_length == epoch_order(lengths, sorted_settings, 2000)  # resumable: the same order again
 
 
 def test_status_shows_steps_loss_and_dev_scores(tmp_path: Path) -> None:
@@ -138,7 +132,7 @@ def test_resume_after_stop_gives_the_same_model(tmp_path: Path) -> None:
 
 
 def test_resume_after_kill(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "eval.train_reader", "--train", str(TRAIN), "--limit", "24", "--max-steps", "8",
+    args = [sys.executable, "-m", "rag.training.train", "--train", str(TRAIN), "--limit", "24", "--max-steps", "8",
             "--batch-size", "4", "--max-length", "96", "--stride", "32", "--save-every-minutes", "0"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     killed = tmp_path / "killed"

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from eval.calibration_fit import (
+from rag.eval.calibration_fit import (
     THRESHOLDS,
     candidates,
     choose_threshold,
     fit_calibrator,
 )
-from eval.runner import load_gold
-from eval.sweep import (
+from rag.eval.runner import load_gold
+from rag.eval.sweep import (
     AnswerSetting,
     ReadSetting,
     Setting,
@@ -23,7 +22,8 @@ from eval.sweep import (
     outcomes,
     read_questions,
 )
-from eval.tune import choose, squad_corpus
+from rag.eval.tune import choose, squad_corpus
+
 from rag import Config, Pipeline
 from rag.calibration import Scorer
 from rag.reader import ExtractiveReader

@@ -39,7 +39,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open
     log.info("loading the models…")
     pipeline.warm_up()
 
-    from ui.app import (  # gradio is slow to import; only `serve` needs it
+    from .app import (  # gradio is slow to import; only `serve` needs it
         build_app,
         launch_options,
     )

@@ -5,6 +5,7 @@ Modules, dependencies pointing down only::
     sync.py, status.py    keep a folder in step with the corpus; report on it
     faiss_store.py        FAISS + BM25 files in a build folder (the default)
     milvus_store.py       a Milvus collection (Lite file or server; optional extra)
+    milvus_client.py      connecting to Milvus, the collection schema
     folder.py             the index folder: marker, lock, builds, CURRENT pointer, PENDING
     settings.py           how a config names a store, in manifests and messages
     base.py               Manifest, and the PassageStore / StoreWriter protocols

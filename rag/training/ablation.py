@@ -1,6 +1,6 @@
 """What each kind of "no answer" negative adds: the same short fine-tune of the shipped reader, once per mix.
 
-    python -m eval.negatives_ablation --train ../shared/data/squad/train-v1.1.json \
+    python -m rag.training.ablation --train ../shared/data/squad/train-v1.1.json \
         --dev-v1 ../shared/data/squad/dev-v1.1.json --dev-v2 ../shared/data/squad/dev-v2.0.json \
         --out runs/negatives [--steps 300] [--dev-questions 1000]
 
@@ -18,7 +18,9 @@ import logging
 import sys
 from pathlib import Path
 
-from eval.train_reader import DevSets, TrainSettings, _load_start, score_dev, train
+from rag.training.progress import DevSets, score_dev
+from rag.training.settings import TrainSettings
+from rag.training.train import load_start, train
 
 MIXES = {
     "none": "",
@@ -30,7 +32,7 @@ MIXES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.negatives_ablation", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.training.ablation", description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--dev-v1", type=Path, required=True)
     parser.add_argument("--dev-v2", type=Path, required=True)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = args.out / "shipped.json"
     if not shipped.is_file():  # the starting point, on the same questions
         args.out.mkdir(parents=True, exist_ok=True)
-        tokenizer, model = _load_start(TrainSettings(train="", init="shipped"), args.out, "cpu")
+        tokenizer, model = load_start(TrainSettings(train="", init="shipped"), args.out, "cpu")
         shipped.write_text(json.dumps(score_dev(model, tokenizer, dev, "cpu")), encoding="utf-8")
     for name in names:
         settings = TrainSettings(train=str(args.train), init="shipped", max_steps=args.steps, negatives=MIXES[name])

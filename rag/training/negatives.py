@@ -19,8 +19,8 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from eval.squad_data import SquadExample
 from rag.chunker import chunk, sentence_around
+from rag.eval.squad_data import SquadExample
 from rag.types import Document
 
 NEGATIVE_KINDS = ("removed", "retrieved", "sibling", "bm25")
