@@ -19,7 +19,7 @@ from pathlib import Path
 from rag import Pipeline
 from rag.config import load_config
 
-from .runner import load_gold
+from .gold import load_gold
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ from rag.pipeline import Pipeline
 from .compare import compare, load_run
 from .floors import below_floors, load_floors
 from .report import write_report
-from .runner import format_summary, run_eval, to_json
+from .runner import run_eval
+from .summary import format_summary, to_json
 from .tuning import tune, write_threshold
 
 log = logging.getLogger("rag")

@@ -8,7 +8,8 @@ from typing import Any
 
 from rag.atomic import write_atomic
 
-from .runner import RECALL_KS, EvalResult, Scored, summary_rows, to_json
+from .runner import RECALL_KS, EvalResult, Scored
+from .summary import summary_rows, to_json
 from .tuning import Tuning
 
 WORST_SHOWN = 10

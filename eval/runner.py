@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from rag.answer import decide, with_threshold
 from rag.config import RETRIEVAL_MODES, Config
 
 from .errors import GoldFileError
+from .gold import SPLITS, GoldQuestion, load_gold
 from .metrics import (
     abstention_precision,
     abstention_recall,
@@ -28,23 +27,8 @@ from .metrics import (
     reliability_table,
 )
 
-SPLITS = ("dev", "test")
 RECALL_KS = (1, 3, 5, 10)
 ABLATION_KS = (1, 3, 5, 10)
-
-
-@dataclass(frozen=True, slots=True)
-class GoldQuestion:
-    id: str
-    question: str
-    answers: tuple[str, ...]  # empty: the corpus does not answer it
-    doc_ids: tuple[str, ...]
-    split: str | None = None  # "dev" (tune on it), "test" (report on it), or None
-    kind: str | None = None  # free label, e.g. "near_miss"; shown in the report
-
-    @property
-    def answerable(self) -> bool:
-        return bool(self.answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,54 +134,6 @@ class EvalResult:
         }
 
 
-def load_gold(path: Path) -> list[GoldQuestion]:
-    """Read gold questions (JSON Lines: id, question, answers, doc_ids; optional split, kind).
-
-    Raises:
-        GoldFileError: The file is missing, empty, or a line is not a valid gold question.
-    """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldFileError(f"cannot read gold file {path}: {getattr(err, 'strerror', None) or err}") from None
-    questions, seen = [], set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        question = _parse_gold_line(line, f"{path}, line {number}")
-        if question.id in seen:
-            raise GoldFileError(f"{path}, line {number}: id {question.id!r} is used twice")
-        seen.add(question.id)
-        questions.append(question)
-    if not questions:
-        raise GoldFileError(f"gold file {path} holds no questions")
-    return questions
-
-
-def _parse_gold_line(line: str, where: str) -> GoldQuestion:
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise GoldFileError(f"{where}: not JSON ({err.msg})") from None
-    if not isinstance(raw, dict):
-        raise GoldFileError(f"{where}: expected a JSON object")
-    for key, kind in (("id", str), ("question", str), ("answers", list), ("doc_ids", list)):
-        if not isinstance(raw.get(key), kind):
-            raise GoldFileError(f"{where}: {key!r} must be a {'string' if kind is str else 'list'}")
-    if not all(isinstance(a, str) for a in raw["answers"] + raw["doc_ids"]):
-        raise GoldFileError(f"{where}: 'answers' and 'doc_ids' must hold strings")
-    if not raw["question"].strip():
-        raise GoldFileError(f"{where}: the question is empty")
-    split = raw.get("split")
-    if split is not None and split not in SPLITS:
-        raise GoldFileError(f"{where}: 'split' must be \"dev\" or \"test\", not {split!r}")
-    kind = raw.get("kind")
-    return GoldQuestion(
-        raw["id"], raw["question"], tuple(raw["answers"]), tuple(raw["doc_ids"]), split,
-        kind if isinstance(kind, str) else None,
-    )
-
-
 def run_eval(pipeline: Pipeline, gold_path: Path, split: str | None = None, ablations: bool = False) -> EvalResult:
     """Ask every gold question (of one split, if given) and score the answers.
 
@@ -262,60 +198,3 @@ def _ablations(pipeline: Pipeline, questions: list[GoldQuestion], threshold: flo
             )
         )
     return tuple(rows)
-
-
-def to_json(result: EvalResult) -> dict[str, Any]:
-    """The `rag eval --json` object (a contract: fractions in [0, 1]; extend, never rename)."""
-    questions = [
-        {**q.answer.to_json(), "id": q.gold.id, "gold_answers": list(q.gold.answers), "gold_doc_ids": list(q.gold.doc_ids),
-         "em": q.em, "f1": q.f1, "citation_correct": q.citation_correct, "split": q.gold.split, "kind": q.gold.kind,
-         "candidate_answer": (q.candidate or q.answer).text, "candidate_confidence": round((q.candidate or q.answer).confidence, 6),
-         "retrieval_hits": list(q.retrieval_hits)}
-        for q in result.questions
-    ]
-    data: dict[str, Any] = {
-        **result.summary(),
-        "splits": {s: result.part(s).summary() for s in result.splits},
-        "latency_s": result.latency(),
-        "calibration": result.calibration(),
-        "questions": questions,
-    }
-    if result.ablations:
-        data["ablations"] = [
-            {"mode": r.mode, "k": r.k, "em": r.em, "f1": r.f1, "abstention_recall": r.abstention_recall,
-             "overall": r.overall, "recall": r.recall}
-            for r in result.ablations
-        ]
-    return data
-
-
-def summary_rows(recall_ks: tuple[int, ...] = RECALL_KS) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
-    """(label, formatter) for each line of a summary table, shared by the terminal and the report."""
-    return [
-        ("questions (answerable + unanswerable)", lambda s: f"{s['n']} ({s['answerable']} + {s['unanswerable']})"),
-        ("exact match", lambda s: f"{s['em']:.3f}"),
-        ("F1", lambda s: f"{s['f1']:.3f}"),
-        ("exact match / F1, never abstaining", lambda s: f"{s['em_no_abstention']:.3f} / {s['f1_no_abstention']:.3f}"),
-        ("abstention recall", lambda s: f"{s['abstention_recall']:.3f}"),
-        ("abstention precision", lambda s: f"{s['abstention_precision']:.3f}"),
-        ("overall", lambda s: f"{s['overall']:.3f}"),
-        ("citation accuracy", lambda s: f"{s['citation_accuracy']:.3f} (of {s['answered']})"),
-        *[(f"retrieval recall@{k}", lambda s, k=k: f"{s[f'recall_at_{k}']:.3f}") for k in recall_ks],
-        ("MRR@10", lambda s: f"{s['mrr']:.3f}"),
-    ]
-
-
-def format_summary(result: EvalResult) -> str:
-    parts = [("all", result)] + [(s, result.part(s)) for s in result.splits]
-    summaries = [(name, part.summary()) for name, part in parts]
-    rows = summary_rows(recall_ks=(5,))
-    width = max(len(name) for name, _ in rows)
-    header = f"{'':<{width}}  " + "  ".join(f"{name:>16}" for name, _ in summaries)
-    lines = [header] + [
-        f"{label:<{width}}  " + "  ".join(f"{fmt(s):>16}" for _, s in summaries) for label, fmt in rows
-    ]
-    lines.append(
-        f"(overall = EM on answerable, abstaining on unanswerable; "
-        f"threshold {result.min_confidence:.2f})"
-    )
-    return "\n".join(lines)

@@ -23,8 +23,8 @@ from rag.retriever import IndexRetriever
 from rag.scoring import RankedAnswer, rank_answers
 from rag.types import Hit, Span
 
+from .gold import GoldQuestion
 from .metrics import exact_match, f1, mean, percentile
-from .runner import GoldQuestion
 
 
 @dataclass(frozen=True, slots=True)

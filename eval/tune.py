@@ -40,7 +40,8 @@ from rag.embedder import SentenceTransformerEmbedder
 from rag.reader import ExtractiveReader
 
 from .calibration_fit import calibration_error, choose_threshold, fit_calibrator
-from .runner import GoldQuestion, load_gold, run_eval
+from .gold import GoldQuestion, load_gold
+from .runner import run_eval
 from .squad_corpus import build_squad_corpus
 from .sweep import (
     AnswerSetting,

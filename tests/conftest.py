@@ -16,10 +16,7 @@ from rag import Config, Document, Pipeline  # noqa: E402
 from rag.corpus import load_corpus  # noqa: E402
 from rag.embedder import SentenceTransformerEmbedder  # noqa: E402
 from rag.reader import ExtractiveReader  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO / "seeds"
-CORE_QUESTIONS = Path(__file__).resolve().parent / "data" / "core_questions.jsonl"
+from tests.helpers import CORE_QUESTIONS, SEEDS, TINY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +58,18 @@ def seeds_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
     shutil.copytree(SEEDS, folder)
     return folder
+
+
+@pytest.fixture
+def shared_models(monkeypatch: pytest.MonkeyPatch, embedder, reader) -> None:
+    """Let each CLI call reuse the session's loaded models instead of loading its own."""
+    from rag import cli
+
+    monkeypatch.setattr(cli, "Pipeline", lambda config: Pipeline(config, embedder=embedder, reader=reader))
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY, ensure_ascii=False), encoding="utf-8")
+    return path

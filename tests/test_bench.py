@@ -8,26 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rag.eval.bench import (
+from rag.eval.bench import BenchResult, ReaderResult, format_table, main
+from rag.eval.bench_scale import (
     SQUAD,
-    BenchResult,
-    Latency,
-    ReaderResult,
     ScaleResult,
-    format_table,
     growth,
     growth_exponent,
-    latency,
-    main,
     measure_milvus,
     measure_size,
     overlap_at_k,
 )
+from rag.eval.measure import Latency, latency
 
 from rag.config import Config
 from rag.types import Chunk
-from tests.test_index import unit_vectors
-from tests.test_store import HashEmbedder
+from tests.helpers import HashEmbedder, unit_vectors
 
 SIZES = [2000, 10000, 20000]
 

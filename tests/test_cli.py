@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import Pipeline, cli
-from tests.conftest import CORE_QUESTIONS, SEEDS
-
-
-@pytest.fixture
-def shared_models(monkeypatch: pytest.MonkeyPatch, embedder, reader) -> None:
-    """Let each CLI call reuse the session's loaded models instead of loading its own."""
-    monkeypatch.setattr(cli, "Pipeline", lambda config: Pipeline(config, embedder=embedder, reader=reader))
+from rag import cli
+from tests.helpers import CORE_QUESTIONS, SEEDS
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

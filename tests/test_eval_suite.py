@@ -9,12 +9,14 @@ import pytest
 from rag.eval.compare import compare
 from rag.eval.errors import GoldFileError
 from rag.eval.floors import Floors, below_floors, load_floors
+from rag.eval.gold import load_gold
 from rag.eval.report import PLOTS, write_report
-from rag.eval.runner import ABLATION_KS, load_gold, run_eval, to_json
+from rag.eval.runner import ABLATION_KS, run_eval
+from rag.eval.summary import to_json
 from rag.eval.tuning import THRESHOLDS, tune, write_threshold
 
 from rag import Pipeline, cli, load_config
-from tests.conftest import REPO, SEEDS
+from tests.helpers import REPO, SEEDS
 
 GOLD = REPO / "eval" / "gold.jsonl"
 FLOORS = REPO / "eval" / "floors.json"
@@ -36,11 +38,6 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def result(seeds_pipeline: Pipeline, subset: Path):
     return run_eval(seeds_pipeline, subset, ablations=True)
-
-
-@pytest.fixture
-def shared_models(monkeypatch: pytest.MonkeyPatch, embedder, reader) -> None:
-    monkeypatch.setattr(cli, "Pipeline", lambda config: Pipeline(config, embedder=embedder, reader=reader))
 
 
 def test_splits_are_scored_apart(result) -> None:

@@ -10,12 +10,7 @@ import pytest
 from rag import Pipeline, cli
 from rag.conversation import Conversation, Turn, resolve_follow_up
 from rag.types import Answer
-from tests.conftest import SEEDS
-
-
-@pytest.fixture
-def shared_models(monkeypatch: pytest.MonkeyPatch, embedder, reader) -> None:
-    monkeypatch.setattr(cli, "Pipeline", lambda config: Pipeline(config, embedder=embedder, reader=reader))
+from tests.helpers import SEEDS
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:

@@ -10,11 +10,7 @@ import pytest
 
 from rag.index import Bm25Index, DenseIndex, tokenize
 from rag.retriever import fuse
-
-
-def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> npt.NDArray[np.float32]:
-    vectors = rng.standard_normal((n, dim), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+from tests.helpers import unit_vectors
 
 
 @pytest.fixture(scope="module")

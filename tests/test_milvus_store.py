@@ -26,8 +26,15 @@ from rag.errors import ConfigError, CorruptIndexError, NotAnIndexError, StaleInd
 from rag.retriever import IndexRetriever
 from rag.store import load_index, sync_index
 from rag.store.folder import PENDING
-from tests.conftest import REPO, SEEDS
-from tests.test_store import DOCS, HashEmbedder, document, make_config, paragraph
+from tests.helpers import (
+    DOCS,
+    REPO,
+    SEEDS,
+    HashEmbedder,
+    document,
+    make_config,
+    paragraph,
+)
 
 STORES = ("faiss", "milvus")
 

@@ -8,7 +8,7 @@ import pytest
 
 from rag import Pipeline, QuestionError, StaleIndexError
 from rag.answer import normalize_answer
-from tests.conftest import SEEDS
+from tests.helpers import SEEDS
 
 
 def _correct(answer_text: str | None, gold: list[str]) -> bool:

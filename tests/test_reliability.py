@@ -17,12 +17,7 @@ from rag import IndexBusyError, Pipeline, QuestionError, cli
 from rag.config import Config
 from rag.corpus import load_corpus
 from rag.store.folder import LOCK, IndexFolder
-from tests.conftest import SEEDS
-
-
-@pytest.fixture
-def shared_models(monkeypatch: pytest.MonkeyPatch, embedder, reader) -> None:
-    monkeypatch.setattr(cli, "Pipeline", lambda config: Pipeline(config, embedder=embedder, reader=reader))
+from tests.helpers import SEEDS
 
 
 @pytest.mark.parametrize(

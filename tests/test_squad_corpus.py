@@ -17,43 +17,11 @@ from rag.eval.squad_corpus import (
 from rag.corpus import load_corpus
 
 # The first 2 articles of the official dev-v1.1 file, shipped with the tests (tests/data/README.md).
+from tests.helpers import P0, P1, P2, TINY
+
 REAL_V11 = Path(__file__).resolve().parent / "data" / "squad-dev-v1.1-slice.json"
 
-P0 = "The Cheonan warship sank in 2010.\nForty-six sailors died."
-P1 = "  Seoul hosted the Defense Dialogue in Yongsan. "  # edge spaces must survive the copy
-P2 = "Café Señor, über 3 km² — naïve “quotes” and emoji 🚢 sit here."
-TINY = {
-    "version": "v2.0",
-    "data": [
-        {"title": "Cheonan_(ship)", "paragraphs": [
-            {"context": P0, "qas": [
-                {"id": "q1", "question": "When did the Cheonan sink?", "is_impossible": False,
-                 "answers": [{"text": "2010", "answer_start": 28}, {"text": "2010", "answer_start": 28},
-                             {"text": "in 2010", "answer_start": 25}]},
-                {"id": "q2", "question": "Who built the Cheonan?", "is_impossible": True, "answers": [],
-                 "plausible_answers": [{"text": "warship", "answer_start": 12}]},
-            ]},
-            {"context": P1, "qas": [
-                {"id": "q3", "question": "Where was the Defense Dialogue held?",
-                 "answers": [{"text": "Yongsan", "answer_start": 39}]},
-            ]},
-        ]},
-        {"title": "Café Señor: A/B (Über) Story!", "paragraphs": [
-            {"context": P2, "qas": [
-                {"id": "q4", "question": "What sits here?", "answers": [{"text": "emoji 🚢", "answer_start": 44}]},
-                {"id": "q5", "question": "Who owns the café?", "is_impossible": True, "answers": []},
-            ]},
-        ]},
-    ],
-}
 NAMES = ["000_cheonan_ship.txt", "001_caf_se_or_a_b_ber_story.txt"]
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(TINY, ensure_ascii=False), encoding="utf-8")
-    return path
 
 
 def gold_lines(path: Path) -> list[dict]:

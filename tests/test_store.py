@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from rag.config import Config
-from rag.corpus import content_hash
 from rag.embedder import Embedder
 from rag.errors import (
     CorruptIndexError,
@@ -31,50 +27,7 @@ from rag.retriever import IndexRetriever
 from rag.store import FaissStore, UpdateReport, load_index, sync_index
 from rag.store.folder import MANIFEST, MARKER, POINTER
 from rag.types import Document
-
-
-class HashEmbedder:
-    """Hashed bag of words, normalised; satisfies the Embedder protocol."""
-
-    def __init__(self, name: str = "fake-hash-embedder", dimension: int = 64, fail_after: int | None = None) -> None:
-        self.name = name
-        self._dimension = dimension
-        self.fail_after = fail_after  # raise once this many texts have been embedded
-        self.embedded: list[str] = []
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for i, text in enumerate(texts):
-            if self.fail_after is not None and len(self.embedded) >= self.fail_after:
-                raise RuntimeError("simulated crash while embedding")
-            self.embedded.append(text)
-            vectors[i, 0] = 1.0  # so a text without words still has a direction
-            for word in re.findall(r"\w+", text.lower()):
-                vectors[i, 1 + zlib.crc32(word.encode("utf-8")) % (self._dimension - 1)] += 1.0
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def document(doc_id: str, text: str) -> Document:
-    return Document(doc_id=doc_id, text=text, content_hash=content_hash(text))
-
-
-def paragraph(topic: str, n: int = 6) -> str:
-    return " ".join(f"Sentence {i} of the document about {topic} says something new." for i in range(n))
-
-
-DOCS = [
-    document("a.txt", paragraph("the defense ministers")),
-    document("b.md", paragraph("the Yongsan garrison")),
-    document("notes/c.txt", paragraph("the naval exercise", n=3)),
-]
-
-
-def make_config(index_dir: Path, **changes: object) -> Config:
-    return dataclasses.replace(Config(index_dir=index_dir, chunk_chars=150, chunk_overlap=40), **changes)
+from tests.helpers import DOCS, HashEmbedder, document, make_config, paragraph
 
 
 def builds(index_dir: Path) -> list[Path]:

@@ -28,8 +28,7 @@ from rag import Config, Pipeline
 from rag.calibration import Scorer
 from rag.reader import ExtractiveReader
 from rag.scoring import CALIBRATED_FEATURES
-from tests.conftest import REPO, SEEDS
-from tests.test_squad_corpus import tiny  # noqa: F401 - the fixture that writes a tiny SQuAD file
+from tests.helpers import REPO, SEEDS
 
 READ = ReadSetting(400, 0)
 RETRIEVALS = [("dense", 60), ("hybrid", 60)]

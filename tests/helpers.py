@@ -1,0 +1,102 @@
+"""Builders and stand-ins the tests share (fixtures live in conftest.py).
+
+``HashEmbedder`` stands in for the real embedder where a test must isolate the store: a hashed bag
+of words, deterministic, instant, and counting what it embeds, so a test can tell which passages a
+sync re-embedded. ``TINY`` is a SQuAD file small enough to read, with the awkward parts of real ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.config import Config
+from rag.corpus import content_hash
+from rag.types import Document
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+CORE_QUESTIONS = Path(__file__).resolve().parent / "data" / "core_questions.jsonl"
+
+
+class HashEmbedder:
+    """Hashed bag of words, normalised; satisfies the Embedder protocol."""
+
+    def __init__(self, name: str = "fake-hash-embedder", dimension: int = 64, fail_after: int | None = None) -> None:
+        self.name = name
+        self._dimension = dimension
+        self.fail_after = fail_after  # raise once this many texts have been embedded
+        self.embedded: list[str] = []
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            if self.fail_after is not None and len(self.embedded) >= self.fail_after:
+                raise RuntimeError("simulated crash while embedding")
+            self.embedded.append(text)
+            vectors[i, 0] = 1.0  # so a text without words still has a direction
+            for word in re.findall(r"\w+", text.lower()):
+                vectors[i, 1 + zlib.crc32(word.encode("utf-8")) % (self._dimension - 1)] += 1.0
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def document(doc_id: str, text: str) -> Document:
+    return Document(doc_id=doc_id, text=text, content_hash=content_hash(text))
+
+
+def paragraph(topic: str, n: int = 6) -> str:
+    return " ".join(f"Sentence {i} of the document about {topic} says something new." for i in range(n))
+
+
+DOCS = [
+    document("a.txt", paragraph("the defense ministers")),
+    document("b.md", paragraph("the Yongsan garrison")),
+    document("notes/c.txt", paragraph("the naval exercise", n=3)),
+]
+
+
+def make_config(index_dir: Path, **changes: object) -> Config:
+    return dataclasses.replace(Config(index_dir=index_dir, chunk_chars=150, chunk_overlap=40), **changes)
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> npt.NDArray[np.float32]:
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+P0 = "The Cheonan warship sank in 2010.\nForty-six sailors died."
+P1 = "  Seoul hosted the Defense Dialogue in Yongsan. "  # edge spaces must survive the copy
+P2 = "Café Señor, über 3 km² — naïve “quotes” and emoji 🚢 sit here."
+TINY = {
+    "version": "v2.0",
+    "data": [
+        {"title": "Cheonan_(ship)", "paragraphs": [
+            {"context": P0, "qas": [
+                {"id": "q1", "question": "When did the Cheonan sink?", "is_impossible": False,
+                 "answers": [{"text": "2010", "answer_start": 28}, {"text": "2010", "answer_start": 28},
+                             {"text": "in 2010", "answer_start": 25}]},
+                {"id": "q2", "question": "Who built the Cheonan?", "is_impossible": True, "answers": [],
+                 "plausible_answers": [{"text": "warship", "answer_start": 12}]},
+            ]},
+            {"context": P1, "qas": [
+                {"id": "q3", "question": "Where was the Defense Dialogue held?",
+                 "answers": [{"text": "Yongsan", "answer_start": 39}]},
+            ]},
+        ]},
+        {"title": "Café Señor: A/B (Über) Story!", "paragraphs": [
+            {"context": P2, "qas": [
+                {"id": "q4", "question": "What sits here?", "answers": [{"text": "emoji 🚢", "answer_start": 44}]},
+                {"id": "q5", "question": "Who owns the café?", "is_impossible": True, "answers": []},
+            ]},
+        ]},
+    ],
+}

@@ -1,0 +1,108 @@
+"""The shape of the code: no import cycle anywhere in what installs as `rag`, and small modules.
+
+Imports are read from the source (every `import` and `from ... import`, also those inside
+functions, which still tie modules together), so a cycle hidden behind a lazy import is found too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO
+
+# What installs where (pyproject.toml's package-dir): the checkout's folders and their module names.
+PACKAGES = {"rag": REPO / "rag", "rag.eval": REPO / "eval", "rag.ui": REPO / "ui"}
+MAX_LINES = 250
+# A module may be longer if its docstring says why, with this phrase.
+LONG_BECAUSE = "Longer than most because"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join([package, *parts])] = path
+    return found
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The known modules that ``name`` imports, relative imports resolved."""
+    is_package = path.name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            targets.add(module)
+            targets |= {f"{module}.{alias.name}" for alias in node.names}  # `from pkg import submodule`
+    return {t for t in targets if t in known and t != name}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports. A package's __init__ re-exporting its submodules is an edge
+    like any other; importing a submodule is not counted as importing its parent package."""
+    found = modules()
+    return {name: imports_of(name, path, set(found)) for name, path in found.items()}
+
+
+def test_the_finder_sees_a_cycle_when_there_is_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_no_import_cycle_in_rag() -> None:
+    graph = import_graph()
+    assert {"rag.store.sync", "rag.store.faiss_store", "rag.eval.runner", "rag.ui.app", "rag.training.train"} <= set(graph)
+    assert "rag.store.base" in graph["rag.store.sync"]  # the reader of imports reads them
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_store_backends_do_not_import_the_sync() -> None:
+    graph = import_graph()
+    for backend in ("rag.store.faiss_store", "rag.store.milvus_store", "rag.store.milvus_client", "rag.store.folder", "rag.store.base"):
+        assert not graph[backend] & {"rag.store.sync", "rag.store.status", "rag.store"}, backend
+
+
+def test_modules_are_small_or_say_why() -> None:
+    long = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if lines > MAX_LINES and LONG_BECAUSE not in docstring:
+            long.append(f"{name} ({lines} lines)")
+    assert not long, "over 250 lines without a reason in the docstring: " + ", ".join(long)

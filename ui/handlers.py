@@ -1,0 +1,113 @@
+"""What the web chat does when people act: ask, pick a citation, open a document, upload files.
+
+Each handler takes the pipeline and plain values and returns a typed result; ui/app.py only wires
+them to Gradio components. Errors a user can act on come back as text in the chat, or as ``gr.Error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.conversation import Conversation
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.types import Answer, Citation
+
+from . import render
+
+# Follow-up questions look back one turn; a few are kept per browser session.
+_TURNS_KEPT = 5
+
+
+@dataclass(slots=True)
+class ChatTurn:
+    """Everything one question changes on the page."""
+
+    history: list[dict[str, Any]]  # the chat messages, the new question and answer at the end
+    answer: Answer | None = None  # None: the question was refused (the chat says why)
+    turns: list[Any] = field(default_factory=list)  # the conversation, for follow-ups
+
+    @property
+    def citation_labels(self) -> list[str]:
+        return render.citation_labels(self.answer) if self.answer else []
+
+    @property
+    def passage_rows(self) -> list[list[Any]] | None:
+        return render.passage_rows(self.answer.passages) if self.answer else None
+
+    @property
+    def evidence(self) -> list[tuple[str, str | None]] | None:
+        if self.answer is None or not self.answer.citations:
+            return None
+        return render.highlighted_passage(self.answer.citations[0])
+
+
+def respond(pipeline: Pipeline, text: str, history: list[dict[str, Any]] | None, top_k: int, retrieval: str,
+            min_confidence: float, past_turns: list[Any] | None) -> ChatTurn:
+    """Answer a question in the conversation so far.
+
+    Raises:
+        gr.Error: The question is empty.
+    """
+    history = list(history or [])
+    text = (text or "").strip()
+    if not text:
+        raise gr.Error("Type a question first.")
+    history.append({"role": "user", "content": render.escape_markdown(text)})
+    conversation = Conversation(pipeline)
+    conversation.turns = list(past_turns or [])
+    try:
+        answer = conversation.ask(text, top_k, retrieval=retrieval, min_confidence=min_confidence)
+    except RagError as err:
+        history.append({"role": "assistant", "content": render.escape_markdown(f"Sorry: {err}")})
+        return ChatTurn(history, None, list(past_turns or []))
+    history.extend(render.answer_messages(answer, min_confidence))
+    return ChatTurn(history, answer, conversation.turns[-_TURNS_KEPT:])
+
+
+def picked_citation(label: str | None, answer: Answer | None) -> Citation | None:
+    """The citation an evidence-picker label names, or None."""
+    if not label or answer is None:
+        return None
+    labels = render.citation_labels(answer)
+    return answer.citations[labels.index(label)] if label in labels else None
+
+
+def document_with_span(pipeline: Pipeline, citation: Citation | None) -> list[tuple[str, str | None]]:
+    """The cited document whole, its span highlighted.
+
+    Raises:
+        gr.Error: No citation is picked, or the document cannot be read.
+    """
+    if citation is None:
+        raise gr.Error("Ask a question first; its citations' documents open here.")
+    try:
+        document = pipeline.document(citation.doc_id)
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    return render.highlighted_document(document, citation)
+
+
+def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:
+    """Save and index uploaded files; one line per file saying what happened (Markdown)."""
+    if not files:
+        return ""
+    lines = []
+    for file in files:
+        path = Path(file if isinstance(file, str) else file.name)
+        try:
+            data = path.read_bytes()
+            report = pipeline.add_document(path.name, data)
+        except RagError as err:
+            lines.append(f"Refused: {err}")
+        except OSError as err:
+            lines.append(f"Refused {path.name}: cannot read the upload ({err.strerror or err})")
+        else:
+            verb = "replaced" if report.changed else "added"
+            count = report.passages_embedded
+            lines.append(f"Added: uploads/{path.name} ({verb}; {count} passage{'s' if count != 1 else ''} indexed)")
+    return "  \n".join(render.escape_markdown(line) for line in lines)
