@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import CorpusError
+from rag.html_text import decode_html, html_date_candidates, html_text
 
 if TYPE_CHECKING:
-    from bs4 import BeautifulSoup
+    pass
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
 
@@ -23,15 +24,6 @@ _ISO_DATE = re.compile(r"\s*[\"']?(\d{4}-\d{2}-\d{2})(?!\d)")
 _DATELINE = re.compile(r"\A\ufeff?\s*dated?\s*:?\s*(\d{4}-\d{2}-\d{2})(?!\d)", re.IGNORECASE)
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-_HTML_DROPPED = ["script", "style", "noscript", "template", "head"]
-_HTML_BLOCKS = ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article",
-                "header", "footer", "blockquote", "pre", "table"]
-_HTML_DATE_METAS = [("name", "date"), ("property", "article:published_time"), ("name", "dcterms.date"),
-                    ("itemprop", "datePublished")]
-# Private-use characters mark line breaks while BeautifulSoup flattens the page; a run of breaks
-# and spaces becomes one newline, so nesting depth and source indentation never add blank lines.
-_BREAK, _PARAGRAPH = "\ue000", "\ue001"
-_BREAK_RUN = re.compile(f"[ {_BREAK}{_PARAGRAPH}]*[{_BREAK}{_PARAGRAPH}][ {_BREAK}{_PARAGRAPH}]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,50 +97,14 @@ def _front_matter_fields(block: str) -> dict[str, str]:
 
 def _extract_html(path: Path) -> Extracted:
     from bs4 import BeautifulSoup
-    from bs4.dammit import EncodingDetector
 
-    data, bom_encoding = EncodingDetector.strip_byte_order_mark(path.read_bytes())
-    encoding = bom_encoding or EncodingDetector.find_declared_encoding(data, is_html=True) or "utf-8"
-    try:
-        markup = data.decode(encoding, errors="replace")
-    except LookupError:  # a charset name Python does not know
-        markup = data.decode("utf-8", errors="replace")
-    soup = BeautifulSoup(markup, "html.parser")
+    soup = BeautifulSoup(decode_html(path.read_bytes()), "html.parser")
     title_tag, h1 = soup.find("title"), soup.find("h1")
     title = (title_tag and title_tag.get_text().strip()) or (h1 and h1.get_text()) or ""
-    date = next(filter(None, map(_iso_date, _html_date_candidates(soup))), None)
-    text = _html_text(soup)
+    date = next(filter(None, map(_iso_date, html_date_candidates(soup))), None)
+    text = html_text(soup)
     _require_text(text)
     return Extracted(text, _title(title, path), date)
-
-
-def _html_date_candidates(soup: BeautifulSoup) -> list[str]:
-    metas = (soup.find("meta", attrs={key: value}) for key, value in _HTML_DATE_METAS)
-    times = soup.find_all("time", attrs={"datetime": True})
-    return [str(tag.get("content") or "") for tag in metas if tag] + [str(t["datetime"]) for t in times]
-
-
-def _html_text(soup: BeautifulSoup) -> str:
-    from bs4 import Comment
-
-    for tag in soup.find_all(_HTML_DROPPED):
-        tag.decompose()
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()  # else the <pre> rewrite below would turn a comment in it into text
-    for pre in soup.find_all("pre"):  # inside <pre> a newline is a line break, elsewhere a space
-        for node in pre.find_all(string=True):
-            node.replace_with(node.replace("\n", _BREAK))
-    for br in soup.find_all("br"):
-        br.replace_with(_BREAK)
-    for cell in soup.find_all(["td", "th"]):  # cells of a row stay apart: "Oslo 3" not "Oslo3"
-        cell.insert_after(" ")
-    for tag in soup.find_all(_HTML_BLOCKS):
-        mark = _BREAK if tag.name in ("li", "tr") else _PARAGRAPH
-        tag.insert_before(mark)
-        tag.insert_after(mark)
-    flat = re.sub(r"\s+", " ", soup.get_text())
-    text = _BREAK_RUN.sub(lambda m: "\n\n" if _PARAGRAPH in m[0] else "\n", flat)
-    return text.strip()
 
 
 def _extract_pdf(path: Path) -> Extracted:
