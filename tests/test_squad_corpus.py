@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from rag.eval.runner import load_gold
+from rag.eval.gold import load_gold
 from rag.eval.squad_corpus import (
     SquadCorpus,
     SquadCorpusError,

@@ -12,7 +12,7 @@ from rag.eval.calibration_fit import (
     choose_threshold,
     fit_calibrator,
 )
-from rag.eval.runner import load_gold
+from rag.eval.gold import load_gold
 from rag.eval.sweep import (
     AnswerSetting,
     ReadSetting,
