@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import unicodedata
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
         CorpusError: The name is not a plain .txt/.md file name (no folders, no "..", not hidden),
             the file is over ``max_bytes``, or it is not UTF-8 text with something in it.
     """
-    _check_file_name(name)
+    check_upload_name(name)
     if len(data) > max_bytes:
         raise CorpusError(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} (max_upload_bytes)")
     try:
@@ -93,7 +94,8 @@ def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
     return write_atomic(folder / name, data)
 
 
-def _check_file_name(name: str) -> None:
+def check_upload_name(name: str) -> None:
+    """Refuse a name that is not a plain .txt/.md file name (no folders, no "..", not hidden)."""
     plain = (
         bool(name)
         and name == Path(name).name
@@ -115,10 +117,48 @@ def content_hash(text: str) -> str:
 
 
 def _document_paths(folder: Path) -> list[Path]:
-    paths = (p for p in folder.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
+    named = [p for p in folder.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES]
+    for p in named:
+        if p.is_symlink() and not p.exists():
+            log.warning("skipping %s: cannot follow it (a link to %s, which does not exist)",
+                        p.relative_to(folder).as_posix(), os.readlink(p))
+    paths = (p for p in named if p.is_file())
     # Hidden files and folders (.git, editor swap files) are not documents.
     visible = [p for p in paths if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    return sorted(visible, key=lambda p: p.relative_to(folder).as_posix())
+    return sorted((p for p in visible if _inside(p, folder)), key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether the file, links followed, is inside the corpus folder: a link to a file elsewhere
+    (``ln -s /etc/passwd notes.txt``) would put that file's text in the index and the answers."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as err:  # a broken link or a loop
+        log.warning("skipping %s: cannot follow it (%s)", path.relative_to(folder).as_posix(), getattr(err, "strerror", None) or err)
+        return False
+    if real.is_relative_to(folder.resolve()):
+        return True
+    log.warning("skipping %s: it links to %s, outside the corpus folder", path.relative_to(folder).as_posix(), real)
+    return False
+
+
+def check_folders_apart(corpus: Path, **others: Path) -> None:
+    """Refuse a corpus folder that is, holds, or lies inside one of rag's own folders (the index
+    folder, the uploads folder): rag would index its own files, or delete a user's as its own.
+
+    Raises:
+        CorpusError: One line naming the two folders.
+    """
+    mine = Path(corpus).resolve()
+    for what, folder in others.items():
+        theirs = Path(folder).resolve()
+        name = what.replace("_", " ")
+        if mine == theirs:
+            raise CorpusError(f"the corpus folder {corpus} is also the {name}; give rag a separate folder for it")
+        if theirs.is_relative_to(mine):
+            raise CorpusError(f"the corpus folder {corpus} holds the {name} {folder}; put the {name} outside the corpus")
+        if mine.is_relative_to(theirs):
+            raise CorpusError(f"the corpus folder {corpus} lies inside the {name} {folder}; keep the corpus outside it")
 
 
 def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | None:

@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import decide
+from rag.atomic import write_atomic
 from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import load_corpus, read_document, save_document
+from rag.corpus import (
+    check_folders_apart,
+    check_upload_name,
+    load_corpus,
+    read_document,
+    save_document,
+)
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
 from rag.reader import ExtractiveReader
@@ -159,14 +166,32 @@ class Pipeline:
         Its id is ``"uploads/" + name``; a file of the same name is replaced.
 
         Raises:
-            CorpusError: The file is refused (bad name, too large, not UTF-8 text, empty);
-                nothing was written.
+            CorpusError: The file is refused (bad name, too large, not UTF-8 text, empty, or its id
+                is a corpus document's); nothing was written, and a replaced upload is as it was.
         """
+        check_upload_name(name)
+        doc_id = UPLOADS_PREFIX + name
+        clash = self.config.corpus_dir / UPLOADS_PREFIX.rstrip("/") / name
+        if clash.is_file():  # decided before anything is written
+            raise CorpusError(f"refused {name}: the corpus already has a document {doc_id!r}; rename the upload")
+        target = self.config.uploads_folder / name
+        previous = target.read_bytes() if target.is_file() else None
         saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes)
         log.info("saved %s", saved)
-        return self.index()
+        try:
+            return self.index()
+        except BaseException:
+            # Indexing refused it (or failed): leave the uploads folder as it was, so that one bad
+            # upload cannot stop every later index, ask or serve.
+            if previous is None:
+                saved.unlink(missing_ok=True)
+            else:
+                write_atomic(saved, previous)
+            raise
 
     def _documents(self) -> list[Document]:
+        check_folders_apart(self.config.corpus_dir, index_folder=self.config.index_dir,
+                            uploads_folder=self.config.uploads_folder)
         limit = self.config.max_document_bytes
         documents = load_corpus(self.config.corpus_dir, max_bytes=limit)
         uploads = self.config.uploads_folder

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,11 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 PENDING = "PENDING"
 BUILD_PREFIX = "build-"
+# Written into every build folder rag makes, first; with the name pattern it is how rag knows a
+# folder is its own build. rag removes no other folder, whatever its name.
+BUILD_MARKER = ".rag-build"
+_BUILD_NAME = re.compile(r"build-\d{8}T\d{6}-[0-9a-f]{8}")
+_BUILD_PARTS = {"passages.jsonl", "dense.faiss", "bm25"}  # what rag/store/faiss_store.py writes
 
 
 class IndexFolder:
@@ -114,7 +120,19 @@ class IndexFolder:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         build = self.path / f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
         build.mkdir()
+        (build / BUILD_MARKER).write_text(f"rag (pid {os.getpid()})\n", encoding="utf-8")
         return build
+
+    def is_own_build(self, folder: Path) -> bool:
+        """Whether rag made this folder as a build: its name has rag's pattern, and it holds rag's
+        build marker, or (from rag before the marker existed) a manifest, or nothing but the files
+        a build is made of (a build killed half-way)."""
+        if not folder.is_dir() or folder.is_symlink() or _BUILD_NAME.fullmatch(folder.name) is None:
+            return False
+        names = {p.name for p in folder.iterdir()}
+        if BUILD_MARKER in names or MANIFEST in names:
+            return True
+        return all(n in _BUILD_PARTS or (n.startswith(".") and n.endswith(".tmp")) for n in names)
 
     def publish(self, build: Path, manifest: Manifest) -> None:
         """Write the build's manifest, then point CURRENT at it, then drop the older builds.
@@ -126,7 +144,7 @@ class IndexFolder:
         write_atomic(self.path / POINTER, build.name + "\n")
         (self.path / PENDING).unlink(missing_ok=True)
         for old in self.path.glob(f"{BUILD_PREFIX}*"):
-            if old.name != build.name and old.is_dir():
+            if old.name != build.name and self.is_own_build(old):
                 shutil.rmtree(old, ignore_errors=True)
 
     def pending(self) -> set[str]:

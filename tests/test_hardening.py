@@ -1,0 +1,135 @@
+"""A hostile user's files and folders: rag never deletes what it did not make, never serves a file
+from outside the corpus, and a refused upload leaves nothing behind (issue 17, items 1-3)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from rag import Config, CorpusError, Pipeline
+from rag.corpus import load_corpus
+from rag.store import load_index, sync_index
+from rag.store.folder import BUILD_MARKER, IndexFolder
+from tests.helpers import DOCS, HashEmbedder, make_config
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def corpus_of(folder: Path, *names: str) -> Path:
+    for name in names:
+        write(folder / name, f"The {name} document says the naval exercise took place in Busan in May.")
+    return folder
+
+
+def pipeline(tmp_path: Path, corpus: Path, index: Path | None = None) -> Pipeline:
+    config = Config(corpus_dir=corpus, index_dir=index or tmp_path / "index", chunk_chars=150, chunk_overlap=40)
+    return Pipeline(config, embedder=HashEmbedder())
+
+
+# 1. rag deletes only folders it made, and refuses a corpus tangled with its own folders.
+
+def test_a_users_folder_named_like_a_build_survives_every_sync(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "index")
+    sync_index(config, DOCS, HashEmbedder())
+    keep = write(tmp_path / "index" / "build-keep" / "precious.txt", "my notes")
+    lookalike = write(tmp_path / "index" / "build-20990101T000000-deadbeef" / "precious.txt", "more notes")
+    sync_index(config, DOCS[:2], HashEmbedder())
+    sync_index(config, DOCS, HashEmbedder(), rebuild=True)
+    assert keep.read_text() == "my notes" and lookalike.read_text() == "more notes"
+    builds = [p for p in (tmp_path / "index").glob("build-*") if IndexFolder(tmp_path / "index").is_own_build(p)]
+    assert len(builds) == 1 and (builds[0] / BUILD_MARKER).is_file()  # rag's own old builds do go
+
+
+@pytest.mark.parametrize("layout", ["same", "index inside corpus", "corpus inside index", "uploads inside corpus"])
+def test_a_corpus_that_is_holds_or_lies_in_rags_folders_is_refused(tmp_path: Path, layout: str) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    index = {"same": corpus, "index inside corpus": corpus / "idx", "corpus inside index": tmp_path,
+             "uploads inside corpus": tmp_path / "index"}[layout]
+    config = Config(corpus_dir=corpus, index_dir=index, chunk_chars=150, chunk_overlap=40,
+                    uploads_dir=str(corpus / "up") if layout == "uploads inside corpus" else "")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(CorpusError, match="corpus folder .* (is also|holds|lies inside) the (index|uploads) folder"):
+        Pipeline(config, embedder=HashEmbedder()).index()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_corpus_equal_to_index_from_the_command_line_is_one_line(tmp_path: Path, capsys) -> None:
+    from rag import cli
+
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    code = cli.main(["index", "--corpus", str(corpus), "--index", str(corpus)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "is also the index folder" in err
+
+
+# 2. Links to files outside the corpus are never read.
+
+def test_a_link_to_a_file_outside_the_corpus_is_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
+    secret = write(tmp_path / "outside" / "passwd.txt", "root:x:0:0:root:/root:/bin/bash")
+    corpus = corpus_of(tmp_path / "corpus", "a.txt", "notes/b.txt")
+    os.symlink(secret, corpus / "passwd.txt")
+    os.symlink(tmp_path / "outside", corpus / "linked-folder")
+    os.symlink(corpus / "notes" / "b.txt", corpus / "same-b.txt")  # inside: read, under the link's name
+    os.symlink(tmp_path / "nowhere.txt", corpus / "broken.txt")
+    with caplog.at_level(logging.WARNING, logger="rag.corpus"):
+        documents = load_corpus(corpus)
+    assert [d.doc_id for d in documents] == ["a.txt", "notes/b.txt", "same-b.txt"]
+    assert all("/bin/bash" not in d.text for d in documents)
+    assert "passwd.txt: it links to" in caplog.text and "outside the corpus folder" in caplog.text
+    assert "broken.txt: cannot follow it" in caplog.text
+
+
+def test_search_and_ask_never_return_text_from_outside(tmp_path: Path) -> None:
+    secret = write(tmp_path / "outside" / "passwd.txt", "root bin bash daemon sbin nologin")
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    os.symlink(secret, corpus / "passwd.txt")
+    qa = pipeline(tmp_path, corpus)
+    qa.index()
+    hits = qa.search("root bin bash", k=5, mode="bm25")
+    assert hits and all("bash" not in h.chunk.text for h in hits)
+    with pytest.raises(CorpusError):
+        qa.document("passwd.txt")
+
+
+# 3. A refused upload leaves nothing behind, and cannot break rag for everyone.
+
+def test_an_upload_that_clashes_with_a_corpus_document_writes_nothing(tmp_path: Path) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt", "uploads/guide.txt")
+    qa = pipeline(tmp_path, corpus)
+    qa.index()
+    with pytest.raises(CorpusError, match="corpus already has a document 'uploads/guide.txt'"):
+        qa.add_document("guide.txt", b"Another guide to the naval exercise.")
+    uploads = qa.config.uploads_folder
+    assert not uploads.exists() or not any(uploads.iterdir())
+    # rag still works for everyone: another upload, a fresh pipeline, a status.
+    report = qa.add_document("other.txt", b"The other upload names the ship Cheonan.")
+    assert report.added == ("uploads/other.txt",)
+    fresh = pipeline(tmp_path, corpus)
+    assert not fresh.index().wrote_index  # loads and finds everything up to date
+    assert load_index(fresh.config, HashEmbedder().name).count() > 0
+
+
+def test_an_upload_whose_indexing_fails_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    qa = pipeline(tmp_path, corpus)
+    qa.index()
+    qa.add_document("notes.md", b"The first version of the notes.")
+    saved = qa.config.uploads_folder / "notes.md"
+
+    def refuse(self, rebuild: bool = False):  # noqa: ANN001, ANN202
+        raise CorpusError("simulated refusal while indexing")
+
+    monkeypatch.setattr(Pipeline, "index", refuse)
+    with pytest.raises(CorpusError, match="simulated"):
+        qa.add_document("notes.md", b"A second version that fails to index.")
+    assert saved.read_bytes() == b"The first version of the notes."  # the replaced upload is back
+    with pytest.raises(CorpusError, match="simulated"):
+        qa.add_document("new.md", b"A new upload that fails to index.")
+    assert not (qa.config.uploads_folder / "new.md").exists()  # the new one is gone
