@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import CorpusError
+from rag.errors import CorpusError, first_line
 from rag.html_text import decode_html, html_date_candidates, html_text
 
 if TYPE_CHECKING:
@@ -63,8 +63,14 @@ def extract(path: Path) -> Extracted:
         raise ExtractError(f"unsupported file type {kind}; rag reads {', '.join(DOCUMENT_SUFFIXES)}")
     try:
         return reader(path)
+    except (ExtractError, MemoryError, RecursionError):
+        raise
     except OSError as err:
         raise ExtractError(f"cannot read it ({err.strerror or err})") from err
+    except Exception as err:  # noqa: BLE001 - third-party parsers raise anything on hostile input
+        # (UnicodeError from a page declaring charset="idna", bs4.ParserRejectedMarkup, lxml, zipfile
+        # errors): the file is skipped with a warning naming it; the cause stays chained.
+        raise ExtractError(f"cannot parse it ({type(err).__name__}: {first_line(err, 200)})") from err
 
 
 def _extract_text(path: Path) -> Extracted:

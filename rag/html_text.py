@@ -3,6 +3,7 @@ paragraphs and lines as a browser would lay them out (scripts, styles and commen
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,10 @@ _BREAK, _PARAGRAPH = "\ue000", "\ue001"
 _BREAK_RUN = re.compile(f"[ {_BREAK}{_PARAGRAPH}]*[{_BREAK}{_PARAGRAPH}][ {_BREAK}{_PARAGRAPH}]*")
 
 
+# Codecs Python has that no web page is written in: a page declaring one is read as UTF-8.
+_NOT_PAGE_CHARSETS = {"idna", "punycode", "undefined", "raw-unicode-escape", "unicode-escape", "rot-13"}
+
+
 def decode_html(data: bytes) -> str:
     """The page's text: by its byte-order mark, else its declared charset, else UTF-8 (bad bytes replaced)."""
     from bs4.dammit import EncodingDetector
@@ -27,8 +32,15 @@ def decode_html(data: bytes) -> str:
     data, bom_encoding = EncodingDetector.strip_byte_order_mark(data)
     encoding = bom_encoding or EncodingDetector.find_declared_encoding(data, is_html=True) or "utf-8"
     try:
+        if codecs.lookup(encoding).name in _NOT_PAGE_CHARSETS:
+            encoding = "utf-8"
+    except LookupError:
+        encoding = "utf-8"
+    try:
         return data.decode(encoding, errors="replace")
-    except LookupError:  # a charset name Python does not know
+    # A charset name Python does not know (LookupError), or one that is no text encoding for a
+    # page ("idna", "punycode", "undefined": UnicodeError whatever the errors= handler).
+    except (LookupError, UnicodeError):
         return data.decode("utf-8", errors="replace")
 
 

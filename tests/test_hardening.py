@@ -133,3 +133,41 @@ def test_an_upload_whose_indexing_fails_is_rolled_back(tmp_path: Path, monkeypat
     with pytest.raises(CorpusError, match="simulated"):
         qa.add_document("new.md", b"A new upload that fails to index.")
     assert not (qa.config.uploads_folder / "new.md").exists()  # the new one is gone
+
+
+# 4. A file no parser can read is skipped with a warning, whatever the parser raises.
+
+@pytest.mark.parametrize("page", [
+    '<meta charset="idna"><p>x idna page</p>',
+    '<meta charset="undefined"><p>x undefined page</p>',
+    '<meta charset="punycode"><p>x punycode page</p>',
+    "<p>x</p><![unknownkw[ y ]]>",
+])
+def test_hostile_html_is_read_or_skipped_never_a_crash(tmp_path: Path, page: str, caplog) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    (corpus / "page.html").write_bytes(page.encode("utf-8"))
+    with caplog.at_level(logging.WARNING, logger="rag.corpus"):
+        documents = load_corpus(corpus)
+    ids = [d.doc_id for d in documents]
+    assert "a.txt" in ids
+    if "page.html" in ids:  # decoded as UTF-8 instead of the charset it claims
+        assert "page" in next(d for d in documents if d.doc_id == "page.html").text
+    else:
+        assert "skipping page.html: cannot parse it" in caplog.text
+
+
+def test_a_parser_that_raises_anything_skips_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    import rag.extract
+
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    (corpus / "b.docx").write_bytes(b"PK not really")
+    (corpus / "c.pdf").write_bytes(b"%PDF-1.4 not really")
+
+    def explode(path: Path):  # noqa: ANN202
+        raise AssertionError("a parser bug")
+
+    monkeypatch.setitem(rag.extract._READERS, ".pdf", explode)
+    with caplog.at_level(logging.WARNING, logger="rag.corpus"):
+        assert [d.doc_id for d in load_corpus(corpus)] == ["a.txt"]
+    assert "skipping c.pdf: cannot parse it (AssertionError: a parser bug)" in caplog.text
+    assert "skipping b.docx" in caplog.text

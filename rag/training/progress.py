@@ -109,7 +109,7 @@ def status(out: Path) -> str:
         parts = [f"{k} {v:.3f}" for k, v in d.items() if k not in ("step", "epoch")]
         lines.append(f"  dev at step {d['step']} (epoch {d['epoch']:.2f}): " + ", ".join(parts))
     if not p["dev"]:
-        lines.append("  no dev score yet (pass --dev-v1/--dev-v2)")
+        lines.append("  no dev score yet" + ("" if p.get("dev_every_s") else " (pass --dev-v1/--dev-v2 to score while training)"))
     return "\n".join(lines)
 
 
