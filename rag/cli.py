@@ -21,6 +21,9 @@ log = logging.getLogger("rag")
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name in ("question", "doc_id"):  # bytes that were not UTF-8 reach Python as lone surrogates
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, getattr(args, name).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     configure_logging(args.log_level)
     try:
         return int(_HANDLERS[args.command_name](args))
@@ -145,6 +148,8 @@ def _show(args: argparse.Namespace) -> int:
     text = document.text
     start = 0 if args.start is None else args.start
     end = len(text) if args.end is None else args.end
+    if args.context < 0:
+        raise ConfigError(f"--context must be 0 or more characters, not {args.context}")
     if not 0 <= start <= end <= len(text):
         raise ConfigError(f"--start/--end must satisfy 0 <= start <= end <= {len(text)} (the document's length)")
     spanned = args.start is not None or args.end is not None

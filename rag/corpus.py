@@ -122,10 +122,22 @@ def _document_paths(folder: Path) -> list[Path]:
         if p.is_symlink() and not p.exists():
             log.warning("skipping %s: cannot follow it (a link to %s, which does not exist)",
                         p.relative_to(folder).as_posix(), os.readlink(p))
-    paths = (p for p in named if p.is_file())
+    paths = (p for p in named if p.is_file() and _utf8_name(p, folder))
     # Hidden files and folders (.git, editor swap files) are not documents.
     visible = [p for p in paths if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
     return sorted((p for p in visible if _inside(p, folder)), key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _utf8_name(path: Path, folder: Path) -> bool:
+    """Whether the file's path is valid UTF-8: a document id is shown, cited and stored as text."""
+    relative = path.relative_to(folder).as_posix()
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates (surrogateescape)
+        shown = relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        log.warning("skipping %s: its name is not valid UTF-8; rename the file", shown)
+        return False
+    return True
 
 
 def _inside(path: Path, folder: Path) -> bool:

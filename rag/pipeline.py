@@ -227,13 +227,14 @@ class Pipeline:
             return store
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters, and lone surrogates (bytes that were not UTF-8 in a terminal argument, or a
+# half of a pair through the API), carry no meaning and break encoders downstream: read as spaces.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _check_question(question: str) -> str:
     if not isinstance(question, str):
         raise QuestionError(f"a question must be text, not {type(question).__name__}")
-    # Control characters (pasted terminal output, NULs) carry no meaning; read them as spaces.
     question = " ".join(_CONTROL.sub(" ", question).split())
     if not question:
         raise QuestionError("the question is empty; ask something, e.g. rag ask \"Where did the ministers meet?\"")

@@ -171,3 +171,92 @@ def test_a_parser_that_raises_anything_skips_the_file(tmp_path: Path, monkeypatc
         assert [d.doc_id for d in load_corpus(corpus)] == ["a.txt"]
     assert "skipping c.pdf: cannot parse it (AssertionError: a parser bug)" in caplog.text
     assert "skipping b.docx" in caplog.text
+
+
+# 5. A file name that is not UTF-8 is skipped before anything is embedded.
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    with open(os.fsencode(corpus) + b"/bad\xffname.txt", "w", encoding="utf-8") as f:
+        f.write("The badly named file talks about the naval exercise.")
+    qa = pipeline(tmp_path, corpus)
+    with caplog.at_level(logging.WARNING, logger="rag.corpus"):
+        report = qa.index()
+    assert report.added == ("a.txt",)
+    assert "skipping bad\ufffdname.txt: its name is not valid UTF-8" in caplog.text
+    assert load_index(qa.config, HashEmbedder().name).manifest.documents.keys() == {"a.txt"}
+
+
+# 6. A question with bytes that are not UTF-8, or a lone surrogate through the API.
+
+@pytest.mark.parametrize("question", ["naval \udcff exercise", "naval \ud800 exercise", "\udcff"])
+def test_lone_surrogates_in_a_question_are_read_as_spaces(tmp_path: Path, question: str) -> None:
+    from rag import QuestionError
+
+    qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
+    if question.strip("\udcff\ud800 "):
+        hits = qa.search(question, k=1, mode="bm25")
+        assert hits and "naval exercise" in hits[0].chunk.text
+    else:
+        with pytest.raises(QuestionError, match="empty"):
+            qa.search(question, k=1)
+
+
+def test_a_question_argument_that_is_not_utf8_gets_an_answer(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LC_ALL": "C.UTF-8"}
+    result = subprocess.run(
+        [sys.executable, "-m", "rag", "search", b"where naval \xff exercise".decode("utf-8", "surrogateescape"),
+         "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--json", "-q"],
+        capture_output=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
+    out = json.loads(result.stdout.decode("utf-8"))  # valid UTF-8 out, whatever came in
+    assert out["question"] == "where naval \ufffd exercise" and out["passages"]
+
+
+# 7. Hand-edited index files are "damaged", one line, never a traceback.
+
+@pytest.mark.parametrize("edit", [
+    ("manifest", "documents", None), ("manifest", "store", "faiss"), ("manifest", "passages", "12"),
+    ("manifest", "document_info", []), ("manifest", "documents", {"a.txt": 3}), ("manifest", "extra", 1),
+    ("pointer", b"\xff\xfe", None), ("pointer", b"../../elsewhere\n", None), ("pointer", b"", None),
+])
+def test_hand_edited_index_files_are_refused_as_damaged(tmp_path: Path, edit: tuple, capsys) -> None:
+    import json
+
+    from rag import CorruptIndexError, cli
+
+    config = make_config(tmp_path / "index")
+    sync_index(config, DOCS, HashEmbedder())
+    folder = IndexFolder(tmp_path / "index")
+    where, key, value = edit
+    if where == "manifest":
+        path = folder.current_build() / "manifest.json"
+        raw = json.loads(path.read_text())
+        raw[key] = value
+        path.write_text(json.dumps(raw))
+    else:
+        (tmp_path / "index" / "CURRENT").write_bytes(key)
+    with pytest.raises(CorruptIndexError, match="damaged"):
+        load_index(config, HashEmbedder().name)
+    code = cli.main(["status", "--corpus", str(corpus_of(tmp_path / "corpus", "a.txt")), "--index", str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 2 and "damaged" in err and "Traceback" not in err
+
+
+# 8. Negative numbers for `rag show` are errors, not "the whole document".
+
+def test_show_refuses_a_negative_context(tmp_path: Path, capsys) -> None:
+    from rag import cli
+
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    code = cli.main(["show", "a.txt", "--corpus", str(corpus), "--index", str(tmp_path / "index"),
+                     "--start", "0", "--end", "3", "--context", "-10"])
+    assert code == 2 and "--context must be 0 or more" in capsys.readouterr().err
+    code = cli.main(["show", "a.txt", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--start", "-1"])
+    assert code == 2 and "--start/--end must satisfy 0 <= start" in capsys.readouterr().err

@@ -9,7 +9,7 @@ the store chooses: row numbers for FAISS, primary keys for Milvus.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +50,36 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in Manifest.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Manifest:
+        """A manifest read from disk, every field checked: a hand-edited one is refused here with
+        the field it got wrong, not with a TypeError later.
+
+        Raises:
+            ValueError: A field is missing, unknown or of the wrong type.
+        """
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown manifest field {sorted(unknown)[0]!r}")
+        kinds = {"format_version": int, "embed_model": str, "embed_dim": int, "chunk_chars": int, "chunk_overlap": int,
+                 "documents": dict, "passages": int, "built_at": str, "document_info": dict, "dense_index": str,
+                 "store": dict}
+        for name, kind in kinds.items():
+            if name not in raw:
+                if cls.__dataclass_fields__[name].default is MISSING and cls.__dataclass_fields__[name].default_factory is MISSING:
+                    raise ValueError(f"the manifest has no {name!r}")
+                continue
+            value = raw[name]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"manifest field {name!r} must be a {kind.__name__}, not {type(value).__name__}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw["documents"].items()):
+            raise ValueError("manifest field 'documents' must map document ids to hashes")
+        if not all(isinstance(v, dict) for v in raw.get("document_info", {}).values()):
+            raise ValueError("manifest field 'document_info' must map document ids to objects")
+        if raw.get("store", {"kind": "faiss"}).get("kind") not in ("faiss", "milvus"):
+            raise ValueError("manifest field 'store' must say kind \"faiss\" or \"milvus\"")
+        return cls(**raw)
 
 
 class PassageStore(Protocol):

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag.atomic import write_atomic
-from rag.errors import IndexBusyError, NotAnIndexError
+from rag.errors import CorruptIndexError, IndexBusyError, NotAnIndexError
 from rag.store.base import FORMAT_VERSION, Manifest
 
 MARKER = ".rag-index"
@@ -78,11 +78,22 @@ class IndexFolder:
         return (self.path / POINTER).exists() or (self.path / PENDING).exists()
 
     def current_build(self) -> Path | None:
-        """The build CURRENT names, or None when no build finished yet."""
+        """The build CURRENT names, or None when no build finished yet.
+
+        Raises:
+            CorruptIndexError: CURRENT is not the name of a build (a hand edit, stray bytes).
+        """
         pointer = self.path / POINTER
         if not pointer.is_file():
             return None
-        return self.path / pointer.read_text(encoding="utf-8").strip()
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            name = None
+        if name is None or _BUILD_NAME.fullmatch(name) is None:  # also: nothing like "../elsewhere"
+            raise CorruptIndexError(f"the index in {self.path} is damaged ({POINTER} does not name a build); "
+                                    f"rebuild it with: rag index --rebuild --index {self.path}")
+        return self.path / name
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -130,7 +130,7 @@ def read_manifest(build: Path, config: Config) -> Manifest:
                 f"the index in {build.parent} has format version {raw.get('format_version')!r}; "
                 f"this rag reads version {FORMAT_VERSION}; {rebuild_hint(config)}"
             )
-        return Manifest(**raw)
+        return Manifest.from_json(raw)
     except (OSError, ValueError, TypeError) as err:
         raise CorruptIndexError(f"the index in {build.parent} is damaged ({first_line(err)}); {rebuild_hint(config)}") from err
 
