@@ -58,13 +58,22 @@ _TABLE = re.compile(r"^\s*\[([^\]]+)\]\s*$", re.MULTILINE)
 def write_threshold(config_path: Path, threshold: float) -> None:
     """Set ``min_confidence`` in a TOML config file, keeping everything else in it as it was.
 
-    The file is created if missing and replaced atomically.
+    rag reads settings at the top level and in a ``[rag]`` table (which wins), so every
+    ``min_confidence`` in either place is set; one in another table is left alone. The file is
+    created if missing and replaced atomically, keeping its permissions.
     """
     path = Path(config_path)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     value = f"{threshold:.2f}"
-    if _SETTING.search(text):
-        text = _SETTING.sub(lambda m: f"{m.group(1)}{value}{m.group(3)}", text, count=1)
+    tables = [(m.start(), m.group(1).strip()) for m in _TABLE.finditer(text)]
+
+    def table_at(offset: int) -> str | None:
+        return next((name for start, name in reversed(tables) if start < offset), None)
+
+    read_by_rag = [m for m in _SETTING.finditer(text) if table_at(m.start()) in (None, "rag")]
+    if read_by_rag:
+        for m in reversed(read_by_rag):
+            text = text[: m.start()] + f"{m.group(1)}{value}{m.group(3)}" + text[m.end():]
     else:
         line = f"min_confidence = {value}  # tuned by rag eval --tune\n"
         rag_table = next((m for m in _TABLE.finditer(text) if m.group(1).strip() == "rag"), None)

@@ -147,12 +147,14 @@ def with_threshold(answer: Answer, min_confidence: float) -> Answer:
 
 
 def _unique_places(spans: list[Span]) -> list[Span]:
-    """One citation per document span (overlapping passages find the same one twice)."""
-    seen: set[tuple[str, int, int]] = set()
+    """One citation per place in a document: overlapping passages find the same span twice, and the
+    same mention is found with and without its full stop ("7777" / "7777."); the likelier one stays."""
+    taken: dict[str, list[tuple[int, int]]] = {}
     unique = []
     for s in sorted(spans, key=lambda s: (-s.probability, s.chunk.doc_id, s.start)):
-        if (s.chunk.doc_id, s.start, s.end) not in seen:
-            seen.add((s.chunk.doc_id, s.start, s.end))
+        places = taken.setdefault(s.chunk.doc_id, [])
+        if not any(s.start < end and start < s.end for start, end in places):
+            places.append((s.start, s.end))
             unique.append(s)
     return unique
 

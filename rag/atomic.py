@@ -7,15 +7,21 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, content: str | bytes, mode: int = 0o644) -> Path:
+def write_atomic(path: Path, content: str | bytes, mode: int | None = None) -> Path:
     """Write ``content`` to a hidden temporary file beside ``path``, flush it to disk, then rename it
     over ``path``. A failure leaves ``path`` as it was and no temporary file behind.
 
     Text is written as UTF-8 bytes, with no newline translation on any platform. ``mode`` is the new
-    file's permission (a temporary file would otherwise keep its private 0600). Dot-prefixed
+    file's permission; by default a replaced file keeps its own and a new one gets 0644 (a temporary
+    file would otherwise leave it private, 0600). Dot-prefixed
     temporary names are skipped by rag's corpus loader, so indexing never reads half a file.
     """
     path = Path(path)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
     data = content.encode("utf-8") if isinstance(content, str) else content
     folder = path.parent if str(path.parent) else Path(".")
     with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:

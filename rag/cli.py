@@ -14,7 +14,7 @@ from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
 from rag.terminal import render_answer
-from rag.text import page_of, snippet
+from rag.text import page_of, printable, snippet
 
 log = logging.getLogger("rag")
 
@@ -109,7 +109,7 @@ def _search(args: argparse.Namespace) -> int:
                      "passages": [{**h.to_json(), **_info_json(pipeline, h.chunk.doc_id)} for h in hits]})
         return 0
     for rank, hit in enumerate(hits, start=1):
-        print(f"[{rank}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]  score {hit.score:.4f}  "
+        print(f"[{rank}] {printable(hit.chunk.doc_id)} [{hit.chunk.start}:{hit.chunk.end}]  score {hit.score:.4f}  "
               f"cosine {hit.dense_score:.3f}  BM25 {hit.bm25_score:.2f}")
         print(f"    {snippet(hit.chunk.text, width=160)}")
     return 0
@@ -161,7 +161,7 @@ def _show(args: argparse.Namespace) -> int:
                      "before": before, "after": after,
                      "page": page_of(document.page_starts, start)})
         return 0
-    header = [document.doc_id] + [v for v in (document.title, document.date) if v]
+    header = [printable(document.doc_id)] + [printable(v) for v in (document.title, document.date) if v]
     print(" · ".join(header))
     if spanned:
         page = page_of(document.page_starts, start)

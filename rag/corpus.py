@@ -11,6 +11,7 @@ from pathlib import Path
 from rag.atomic import write_atomic
 from rag.errors import CorpusError
 from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
+from rag.text import printable
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def _document_paths(folder: Path) -> list[Path]:
     for p in named:
         if p.is_symlink() and not p.exists():
             log.warning("skipping %s: cannot follow it (a link to %s, which does not exist)",
-                        p.relative_to(folder).as_posix(), os.readlink(p))
+                        printable(p.relative_to(folder).as_posix()), os.readlink(p))
     paths = (p for p in named if p.is_file() and _utf8_name(p, folder))
     # Hidden files and folders (.git, editor swap files) are not documents.
     visible = [p for p in paths if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
@@ -146,11 +147,11 @@ def _inside(path: Path, folder: Path) -> bool:
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as err:  # a broken link or a loop
-        log.warning("skipping %s: cannot follow it (%s)", path.relative_to(folder).as_posix(), getattr(err, "strerror", None) or err)
+        log.warning("skipping %s: cannot follow it (%s)", printable(path.relative_to(folder).as_posix()), getattr(err, "strerror", None) or err)
         return False
     if real.is_relative_to(folder.resolve()):
         return True
-    log.warning("skipping %s: it links to %s, outside the corpus folder", path.relative_to(folder).as_posix(), real)
+    log.warning("skipping %s: it links to %s, outside the corpus folder", printable(path.relative_to(folder).as_posix()), real)
     return False
 
 
@@ -176,14 +177,21 @@ def check_folders_apart(corpus: Path, **others: Path) -> None:
 def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | None:
     try:
         if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
-            log.warning("skipping %s: %s bytes, over the %s-byte limit (max_document_bytes)", doc_id,
+            log.warning("skipping %s: %s bytes, over the %s-byte limit (max_document_bytes)", printable(doc_id),
                         f"{size:,}", f"{max_bytes:,}")
             return None
-        return _document(path, doc_id)
+        document = _document(path, doc_id)
+        if max_bytes is not None and (chars := len(document.text)) > max_bytes:
+            # A small file can hold a lot of text (a 137 KB .docx held 28.5 M characters): the limit
+            # bounds what would be embedded, not only the file.
+            log.warning("skipping %s: %s characters of text, over the %s limit (max_document_bytes)", printable(doc_id),
+                        f"{chars:,}", f"{max_bytes:,}")
+            return None
+        return document
     except ExtractError as err:
-        log.warning("skipping %s: %s", doc_id, err)
+        log.warning("skipping %s: %s", printable(doc_id), err)
     except OSError as err:  # vanished or unreadable between listing and reading
-        log.warning("skipping %s: cannot read it (%s)", doc_id, err.strerror or err)
+        log.warning("skipping %s: cannot read it (%s)", printable(doc_id), err.strerror or err)
     return None
 
 

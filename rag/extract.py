@@ -149,7 +149,10 @@ def _extract_docx(path: Path) -> Extracted:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [(p.text, (p.style.name if p.style else "") or "") for p in document.paragraphs]
         rows = [" | ".join(cell.text for cell in row.cells) for table in document.tables for row in table.rows]
-        meta_title, created = document.core_properties.title or "", document.core_properties.created
+        core = document.core_properties
+        meta_title, created = core.title or "", core.created
+        if core.title == "Word Document" and core.last_modified_by == "python-docx":
+            meta_title = ""  # no core.xml in the file: python-docx's stand-in, not the document's title
     except Exception as err:  # python-docx lets zipfile and lxml errors (BadZipFile, KeyError...) through
         raise ExtractError(f"not a readable DOCX ({err})") from err
     text = "\n".join([p for p, _ in paragraphs] + rows)

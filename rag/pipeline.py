@@ -39,6 +39,9 @@ from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+# The most passages one question may read: every request waits for the one before it, so a
+# top_k of 10**9 (reading every passage) must not be possible through the API.
+MAX_TOP_K = 50
 UPLOADS_PREFIX = "uploads/"  # the id of a document added with add_document starts with this
 
 
@@ -113,8 +116,8 @@ class Pipeline:
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
         k = self.config.top_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"top-k must be a whole number of at least 1, not {k!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K:
+            raise ConfigError(f"top-k must be a whole number from 1 to {MAX_TOP_K}, not {k!r}")
         retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k)
         return retriever.retrieve(question, k)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.text import shorten, snippet
+from rag.text import printable, shorten, snippet
 from rag.types import Answer, Citation
 
 
@@ -12,7 +12,7 @@ def render_answer(answer: Answer) -> str:
     if answer.text is None:
         lines.append(f"{answer.message} (confidence {answer.confidence:.2f})")
         for n, hit in enumerate(answer.passages, start=1):
-            lines.append(f"  [{n}] {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}] {snippet(hit.chunk.text)}")
+            lines.append(f"  [{n}] {printable(hit.chunk.doc_id)} [{hit.chunk.start}:{hit.chunk.end}] {snippet(hit.chunk.text)}")
         return "\n".join(lines)
     if answer.interpreted_as:
         lines.append(f"(taken as: {answer.interpreted_as})")
@@ -33,7 +33,7 @@ def _citation_lines(citations: tuple[Citation, ...], indent: str = "  ") -> list
         after = c.passage.text[c.end - c.passage.start :]
         context = f"{snippet(before, tail=True)}«{c.quote}»{snippet(after)}"
         where = " · ".join(v for v in (_quoted_title(c.title), c.date, f"p. {c.page}" if c.page else None) if v)
-        lines.append(f"{indent}[{n}] {c.doc_id}{f' ({where})' if where else ''} [{c.start}:{c.end}] {context}")
+        lines.append(f"{indent}[{n}] {printable(c.doc_id)}{f' ({where})' if where else ''} [{c.start}:{c.end}] {context}")
     return lines
 
 

@@ -8,6 +8,12 @@ from collections.abc import Iterable, Sequence
 from rag.types import Citation
 
 
+def printable(name: str) -> str:
+    """A file name or id safe to print on a terminal: newlines, escape sequences and other control
+    characters shown as their escapes (``a\\nb``), so a name cannot forge or hide output lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` if it fits in ``width`` characters, else its first ones and "…"."""
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"

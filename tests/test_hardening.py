@@ -260,3 +260,109 @@ def test_show_refuses_a_negative_context(tmp_path: Path, capsys) -> None:
     assert code == 2 and "--context must be 0 or more" in capsys.readouterr().err
     code = cli.main(["show", "a.txt", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--start", "-1"])
     assert code == 2 and "--start/--end must satisfy 0 <= start" in capsys.readouterr().err
+
+
+# 11. max_document_bytes bounds the extracted text, not only the file.
+
+def test_a_small_file_that_expands_to_too_much_text_is_skipped(tmp_path: Path, caplog) -> None:
+    import docx
+
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    document = docx.Document()
+    for _ in range(400):
+        document.add_paragraph("the naval exercise " * 40)
+    document.save(str(corpus / "bomb.docx"))
+    size = (corpus / "bomb.docx").stat().st_size
+    limit = 100_000
+    assert size < limit  # the file passes the byte limit; its ~300,000 characters do not
+    with caplog.at_level(logging.WARNING, logger="rag.corpus"):
+        ids = [d.doc_id for d in load_corpus(corpus, max_bytes=limit)]
+    assert ids == ["a.txt"]
+    assert "skipping bomb.docx: 304,399 characters of text, over the 100,000 limit" in caplog.text
+
+
+# 12. Every API parameter is bounded, and the error says the bound.
+
+def test_top_k_is_bounded_through_the_api(tmp_path: Path) -> None:
+    from rag import ConfigError
+    from rag.pipeline import MAX_TOP_K
+
+    qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt", "b.txt"))
+    assert len(qa.search("naval exercise", k=MAX_TOP_K)) == 2
+    for k in (10**9, MAX_TOP_K + 1, 0, -1):
+        with pytest.raises(ConfigError, match=f"top-k must be a whole number from 1 to {MAX_TOP_K}"):
+            qa.search("naval exercise", k=k)
+
+
+# 14. `rag eval --tune` writes the value rag will read, and keeps the file's permissions.
+
+def test_the_tuned_threshold_is_the_one_rag_reads(tmp_path: Path) -> None:
+    from rag import load_config
+    from rag.eval.tuning import write_threshold
+
+    path = tmp_path / "rag.toml"
+    path.write_text("min_confidence = 0.10\ntop_k = 4\n\n[rag]\nmin_confidence = 0.20  # mine\n")
+    os.chmod(path, 0o640)
+    write_threshold(path, 0.42)
+    assert load_config(path).min_confidence == 0.42
+    text = path.read_text()
+    assert "min_confidence = 0.42\ntop_k = 4" in text and "min_confidence = 0.42  # mine" in text
+    assert path.stat().st_mode & 0o777 == 0o640
+    fresh = tmp_path / "new.toml"
+    write_threshold(fresh, 0.3)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+
+
+def test_uploads_are_saved_readable_like_other_files(tmp_path: Path) -> None:
+    qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
+    qa.add_document("notes.md", b"The notes on the naval exercise.")
+    assert (qa.config.uploads_folder / "notes.md").stat().st_mode & 0o777 == 0o644
+
+
+# 16. Names cannot forge terminal lines; one place, one citation; no made-up DOCX titles.
+
+def test_control_characters_in_file_names_are_escaped_on_the_terminal(tmp_path: Path, capsys) -> None:
+    from rag import cli
+    from rag.text import printable
+
+    assert printable("evil\nrag: all good\x1b[2J.txt") == "evil\\nrag: all good\\x1b[2J.txt"
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    write(corpus / "evil\nrag: index is fine.txt", "The evil file talks about the naval exercise too.")
+    code = cli.main(["show", "evil\nrag: index is fine.txt", "--corpus", str(corpus), "--index", str(tmp_path / "index")])
+    out = capsys.readouterr().out
+    assert code == 0 and out.splitlines()[0].startswith("evil\\nrag: index is fine.txt")
+
+
+def test_the_same_mention_with_and_without_its_full_stop_is_one_citation() -> None:
+    from rag.answer import decide
+    from rag.types import Chunk, Hit, Span
+
+    text = "The code was 7777. Nobody knew it."
+    chunk = Chunk("a.txt", 0, 0, len(text), text)
+    start = text.index("7777")
+    spans = [Span(chunk, start, start + 4, "7777", 0.9), Span(chunk, start, start + 5, "7777.", 0.6)]
+    answer = decide("What was the code?", spans, [Hit(chunk, 1.0, dense_score=0.6, bm25_score=1.0)], min_confidence=0.0)
+    assert answer.text == "7777"
+    assert [(c.start, c.end) for c in answer.citations] == [(start, start + 4)]
+
+
+def test_a_docx_without_core_properties_is_not_titled_word_document(tmp_path: Path) -> None:
+    import re
+    import zipfile
+
+    import docx
+
+    from rag.extract import extract
+
+    document = docx.Document()
+    document.add_heading("Harbour Report", level=1)
+    document.add_paragraph("The harbour was dredged in May.")
+    document.save(str(tmp_path / "full.docx"))
+    with zipfile.ZipFile(tmp_path / "full.docx") as src, zipfile.ZipFile(tmp_path / "bare.docx", "w") as dst:
+        for item in src.infolist():
+            if item.filename != "docProps/core.xml":
+                data = src.read(item.filename)
+                if item.filename in ("[Content_Types].xml", "_rels/.rels"):  # no mention of it either
+                    data = re.sub(rb"<(Relationship|Override)\b[^>]*docProps/core\.xml[^>]*/>", b"", data)
+                dst.writestr(item, data)
+    assert extract(tmp_path / "bare.docx").title == "Harbour Report"
