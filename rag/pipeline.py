@@ -23,7 +23,13 @@ from rag.corpus import (
     save_document,
 )
 from rag.embedder import Embedder, SentenceTransformerEmbedder
-from rag.errors import ConfigError, CorpusError, QuestionError, StaleIndexError
+from rag.errors import (
+    ConfigError,
+    CorpusError,
+    IndexBusyError,
+    QuestionError,
+    StaleIndexError,
+)
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.store import (
@@ -212,7 +218,17 @@ class Pipeline:
     def _loaded_store(self) -> PassageStore:
         if self._store is None:
             if self.config.auto_update:
-                self.index()
+                try:
+                    self.index()
+                except IndexBusyError:
+                    # Another process (rag index, the web chat's upload) is updating the index:
+                    # answer from the build that is current now rather than refuse.
+                    store = load_index(self.config, self.embedder.name)
+                    if store is None:
+                        raise
+                    log.warning("the index in %s is being updated by another process; answering from its "
+                                "current build (built %s)", self.config.index_dir, store.manifest.built_at)
+                    self._store = store
             else:
                 self._store = self._load_unchanged()
         assert self._store is not None

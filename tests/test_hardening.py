@@ -366,3 +366,62 @@ def test_a_docx_without_core_properties_is_not_titled_word_document(tmp_path: Pa
                     data = re.sub(rb"<(Relationship|Override)\b[^>]*docProps/core\.xml[^>]*/>", b"", data)
                 dst.writestr(item, data)
     assert extract(tmp_path / "bare.docx").title == "Harbour Report"
+
+
+# 9. A reader racing an update gets the old build or the new one, never "damaged".
+
+def test_a_build_removed_while_it_is_being_loaded_loads_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(tmp_path / "index")
+    sync_index(config, DOCS, HashEmbedder())
+    folder = IndexFolder(config.index_dir)
+    stale = folder.current_build()
+    sync_index(config, DOCS[:2], HashEmbedder())  # publishes a new build and removes the old one
+    assert not stale.exists()
+    real = IndexFolder.current_build
+    calls = []
+
+    def first_the_stale_one(self):  # noqa: ANN001, ANN202 - what a reader saw just before the switch
+        calls.append(1)
+        return stale if len(calls) == 1 else real(self)
+
+    monkeypatch.setattr(IndexFolder, "current_build", first_the_stale_one)
+    store = load_index(config, HashEmbedder().name)
+    assert set(store.manifest.documents) == {d.doc_id for d in DOCS[:2]}
+
+
+def _keep_updating(index_dir: str, rounds: int) -> None:
+    config = make_config(Path(index_dir))
+    for i in range(rounds):
+        sync_index(config, DOCS if i % 2 else DOCS[:2], HashEmbedder())
+
+
+def test_readers_never_see_a_damaged_index_while_another_process_updates_it(tmp_path: Path) -> None:
+    import multiprocessing
+
+    config = make_config(tmp_path / "index")
+    sync_index(config, DOCS, HashEmbedder())
+    writer = multiprocessing.get_context("spawn").Process(target=_keep_updating, args=(str(config.index_dir), 60))
+    writer.start()
+    loads = 0
+    try:
+        while writer.is_alive() or loads < 50:
+            store = load_index(config, HashEmbedder().name)
+            assert store is not None and store.count() > 0
+            loads += 1
+    finally:
+        writer.join(timeout=120)
+    assert writer.exitcode == 0 and loads >= 50
+
+
+# 10. `rag ask` while `rag index` updates a changed corpus answers from the current build.
+
+def test_asking_while_another_process_updates_answers_from_the_current_build(tmp_path: Path, caplog) -> None:
+    corpus = corpus_of(tmp_path / "corpus", "a.txt")
+    pipeline(tmp_path, corpus).index()
+    write(corpus / "b.txt", "A new document about the Yongsan garrison.")  # the corpus changed
+    with IndexFolder(tmp_path / "index").exclusive():  # as `rag index` holds it while it embeds
+        qa = pipeline(tmp_path, corpus)
+        with caplog.at_level(logging.WARNING, logger="rag.pipeline"):
+            hits = qa.search("naval exercise", k=3, mode="bm25")
+    assert hits and {h.chunk.doc_id for h in hits} == {"a.txt"}  # the build as it was
+    assert "is being updated by another process; answering from its current build" in caplog.text

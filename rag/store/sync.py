@@ -35,6 +35,9 @@ from rag.types import Document
 
 log = logging.getLogger(__name__)
 
+# How many builds a loader tries when each one it reads is replaced (and removed) under it.
+_RACE_RETRIES = 5
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateReport:
@@ -97,16 +100,26 @@ def load_index(config: Config, embed_model: str, updating: bool = False) -> Pass
     folder = IndexFolder(Path(config.index_dir))
     folder.refuse_foreign()
     build = None if folder.is_empty() else folder.current_build()
-    if build is None:
-        return None  # nothing yet, or claimed but no build finished
-    manifest = read_manifest(build, config)
-    check_compatible(manifest, config, embed_model)
-    if not updating and folder.pending():
-        raise StaleIndexError(
-            f"an update of the index in {folder.path} was interrupted; finish it with: "
-            f"rag index --corpus {config.corpus_dir} --index {folder.path}"
-        )
-    return open_build(build, manifest, config, updating)
+    for _ in range(_RACE_RETRIES):
+        if build is None:
+            return None  # nothing yet, or claimed but no build finished
+        try:
+            manifest = read_manifest(build, config)
+            check_compatible(manifest, config, embed_model)
+            if not updating and folder.pending():
+                raise StaleIndexError(
+                    f"an update of the index in {folder.path} was interrupted; finish it with: "
+                    f"rag index --corpus {config.corpus_dir} --index {folder.path}"
+                )
+            return open_build(build, manifest, config, updating)
+        except CorruptIndexError:
+            # Another process may have published a new build and removed this one while it was
+            # being read: then the new one is what to load. Damage that stays is raised.
+            now = folder.current_build()
+            if now == build:
+                raise
+            build = now
+    raise CorruptIndexError(f"the index in {folder.path} changed {_RACE_RETRIES} times while it was being loaded; try again")
 
 
 def open_build(build: Path, manifest: Manifest, config: Config, updating: bool = False) -> PassageStore:
