@@ -39,7 +39,6 @@ def _analyzer() -> dict[str, Any]:
 TOKEN_ENV = "RAG_MILVUS_TOKEN"  # "user:password" or an API key for a server with authentication
 
 
-
 def connect(config: Config) -> MilvusClient:
     """A client for ``config.milvus_uri``: a Lite file is opened (and created) in-process.
 
@@ -75,7 +74,6 @@ def connect(config: Config) -> MilvusClient:
         raise IndexFolderError(f"cannot open Milvus at {uri}: {first_line(err)}{hint}") from None
 
 
-
 def create_collection(client: MilvusClient, collection: str, dimension: int) -> bool:
     """Create the collection with BM25 full-text search if this Milvus has it; says whether it does."""
     try:
@@ -86,10 +84,21 @@ def create_collection(client: MilvusClient, collection: str, dimension: int) -> 
         log.warning("Milvus at hand has no full-text (BM25) search (%s); the index will be dense only", first_line(err))
         if client.has_collection(collection):
             client.drop_collection(collection)
-    client.create_collection(collection, schema=_schema(client, dimension, bm25=False),
-                             index_params=_index_params(client, bm25=False), consistency_level="Strong")
+    # The index on doc_id (for deletes by document) is INVERTED where the server has it; Milvus 2.3
+    # has only Trie for text, and without either index a delete by filter still works, only slower.
+    for doc_id_index in ("INVERTED", "Trie", None):
+        try:
+            client.create_collection(collection, schema=_schema(client, dimension, bm25=False),
+                                     index_params=_index_params(client, bm25=False, doc_id_index=doc_id_index),
+                                     consistency_level="Strong")
+            return False
+        except Exception as err:  # noqa: BLE001 - pymilvus raises MilvusException for an unknown index type
+            if doc_id_index is None:
+                raise
+            log.debug("Milvus refused a %s index on doc_id (%s)", doc_id_index, first_line(err))
+            if client.has_collection(collection):
+                client.drop_collection(collection)
     return False
-
 
 
 def _schema(client: MilvusClient, dimension: int, bm25: bool) -> Any:
@@ -111,43 +120,37 @@ def _schema(client: MilvusClient, dimension: int, bm25: bool) -> Any:
     return schema
 
 
-
-def _index_params(client: MilvusClient, bm25: bool) -> Any:
+def _index_params(client: MilvusClient, bm25: bool, doc_id_index: str | None = "INVERTED") -> Any:
     params = client.prepare_index_params()
     # FLAT: exact inner-product search, the same results as FAISS's flat index.
     params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-    params.add_index(field_name="doc_id", index_type="INVERTED")
+    if doc_id_index:
+        params.add_index(field_name="doc_id", index_type=doc_id_index)
     if bm25:
         params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return params
-
 
 
 def count_passages(client: MilvusClient, collection: str) -> int:
     return int(client.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
 
-
 def _fields(client: MilvusClient, collection: str) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in client.describe_collection(collection)["fields"]}
-
 
 
 def has_bm25(client: MilvusClient, collection: str) -> bool:
     return "sparse" in _fields(client, collection)
 
 
-
 def dimension(client: MilvusClient, collection: str) -> int:
     return int(_fields(client, collection)["vector"]["params"]["dim"])
-
 
 
 def string_list(values: Sequence[str]) -> str:
     """A Milvus expression list of string literals (JSON's escaping is Milvus's; Milvus Lite has
     no filter templates, so values are quoted here)."""
     return json.dumps(list(values), ensure_ascii=False)
-
 
 
 def floats(vector: Vector) -> list[float]:

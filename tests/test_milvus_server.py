@@ -1,0 +1,135 @@
+"""The store against a real standalone Milvus server: the C++ binary of Milvus 2.3 that the `milvus`
+package starts from Python, gRPC on a loopback port (started once per test run, ~15 s).
+
+Milvus 2.3 has no full-text search, so this is exactly the server path where rag falls back to
+dense-only retrieval; Milvus Lite (tests/test_milvus_store.py) covers BM25 in Milvus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import uuid
+from pathlib import Path
+
+import milvus  # the test extra installs it (pyproject.toml): a real server, never skipped
+import pytest
+
+from rag import Config, Pipeline
+from rag.errors import CorruptIndexError, StaleIndexError
+from rag.retriever import IndexRetriever
+from rag.store import load_index, sync_index
+from rag.store.folder import PENDING
+from tests.helpers import DOCS, SEEDS, HashEmbedder, document, make_config, paragraph
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    server = milvus.default_server
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    server.listen_port = _free_port()
+    server.start()
+    yield f"http://127.0.0.1:{server.listen_port}"
+    server.stop()
+
+
+def server_config(tmp_path: Path, uri: str, **changes: object) -> Config:
+    """An index folder of its own and a collection of its own on the shared server."""
+    return make_config(tmp_path / "index", store="milvus", store_uri=uri,
+                       milvus_collection=f"t{uuid.uuid4().hex[:12]}", **changes)
+
+
+def ranked(store, question: str, embedder: HashEmbedder, mode: str) -> list[tuple[float, str, int]]:
+    hits = IndexRetriever(store, embedder, mode).retrieve(question, store.count())
+    return sorted((-round(h.score, 5), h.chunk.doc_id, h.chunk.start) for h in hits)
+
+
+def test_the_contract_holds_on_a_real_server(tmp_path: Path, milvus_server: str) -> None:
+    config = server_config(tmp_path, milvus_server)
+    embedder = HashEmbedder()
+    built, report = sync_index(config, DOCS, embedder)
+    assert report.added == tuple(d.doc_id for d in DOCS) and not (tmp_path / "index" / "milvus.db").exists()
+    loaded = load_index(config, embedder.name)
+    assert loaded.count() == built.count() == built.manifest.passages > 3
+    assert loaded.manifest.store == {"kind": "milvus", "uri": milvus_server, "collection": config.milvus_collection,
+                                     "bm25": False}
+    for c in loaded.passages([pid for pid, _ in loaded.dense_search(embedder.embed(["naval exercise"])[0], 5)]):
+        assert next(d.text for d in DOCS if d.doc_id == c.doc_id)[c.start : c.end] == c.text
+    # Milvus 2.3 has no full-text search: no lexical results, and every mode retrieves densely.
+    assert not loaded.supports_lexical and loaded.lexical_search("Yongsan garrison", 5) == []
+    for mode in ("hybrid", "bm25"):
+        assert ranked(loaded, "Yongsan garrison", embedder, mode) == ranked(loaded, "Yongsan garrison", embedder, "dense")
+    with pytest.raises(StaleIndexError, match="rag index --rebuild"):
+        load_index(config, "another-embedder")
+    with pytest.raises(StaleIndexError, match="keeps its passages in"):
+        load_index(dataclasses.replace(config, store="faiss", store_uri=""), embedder.name)
+
+
+def test_dense_retrieval_is_identical_to_faiss_and_updates_embed_only_what_changed(tmp_path: Path, milvus_server: str) -> None:
+    config = server_config(tmp_path, milvus_server)
+    embedder = HashEmbedder()
+    sync_index(config, DOCS, embedder)
+    embedder.embedded.clear()
+    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), document("d.txt", paragraph("the joint statement"))]
+    store, report = sync_index(config, changed, embedder)
+    assert (report.added, report.changed, report.deleted) == (("d.txt",), ("b.md",), ("notes/c.txt",))
+    assert all("submarine" in t or "joint statement" in t for t in embedder.embedded)
+    fresh, _ = sync_index(make_config(tmp_path / "faiss"), changed, HashEmbedder())
+    assert store.count() == fresh.count()
+    for question in ("submarine base", "joint statement", "defense ministers", "naval exercise"):
+        assert ranked(store, question, embedder, "dense") == ranked(fresh, question, embedder, "dense")
+
+
+def test_seeds_dense_search_is_the_same_as_faiss_with_the_real_embedder(
+    tmp_path: Path, milvus_server: str, seeds_pipeline: Pipeline, embedder, reader
+) -> None:
+    config = Config(corpus_dir=SEEDS, index_dir=tmp_path / "index", store="milvus", store_uri=milvus_server,
+                    milvus_collection=f"t{uuid.uuid4().hex[:12]}")
+    server_pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    server_pipeline.index()
+    for question in ("Where did the two defense ministers meet?", "How many sailors died on the Cheonan?",
+                     "When did South Korea and Japan normalize relations?"):
+        faiss_hits = seeds_pipeline.search(question, 5, mode="dense")
+        server_hits = server_pipeline.search(question, 5, mode="dense")
+        assert [(h.chunk.doc_id, h.chunk.start) for h in server_hits] == [(h.chunk.doc_id, h.chunk.start) for h in faiss_hits]
+        assert [round(h.dense_score, 4) for h in server_hits] == [round(h.dense_score, 4) for h in faiss_hits]
+    # The default retrieval is BM25, which this server lacks: rag answers by dense search instead.
+    answer = server_pipeline.ask("Where did the two defense ministers meet?")
+    assert answer.text == "Seoul"
+
+
+def test_faults_on_a_real_server(tmp_path: Path, milvus_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.store.milvus_client import connect
+    from rag.store.milvus_store import MilvusWriter
+
+    config = server_config(tmp_path, milvus_server)
+    sync_index(config, DOCS, HashEmbedder())
+    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
+
+    def crash(self, chunks, vectors):  # noqa: ANN001 - the deletes went through, the inserts never came
+        raise KeyboardInterrupt("simulated kill between delete and insert")
+
+    monkeypatch.setattr(MilvusWriter, "add", crash)
+    with pytest.raises(KeyboardInterrupt):
+        sync_index(config, changed, HashEmbedder())
+    monkeypatch.undo()
+    assert json.loads((config.index_dir / PENDING).read_text()) == ["b.md"]
+    with pytest.raises(StaleIndexError, match="was interrupted; finish it with: rag index"):
+        load_index(config, "fake-hash-embedder")
+    store, report = sync_index(config, changed, HashEmbedder())
+    assert report.changed == ("b.md",) and not (config.index_dir / PENDING).exists()
+    assert store.count() == sync_index(make_config(tmp_path / "faiss"), changed, HashEmbedder())[0].count()
+
+    connect(config).delete(config.milvus_collection, filter='doc_id == "a.txt"')
+    with pytest.raises(CorruptIndexError, match="holds .* passages, the manifest .* says"):
+        load_index(config, "fake-hash-embedder")
+    connect(config).drop_collection(config.milvus_collection)
+    with pytest.raises(CorruptIndexError, match="is missing; rebuild it with: rag index --rebuild"):
+        load_index(config, "fake-hash-embedder")
