@@ -425,3 +425,21 @@ def test_asking_while_another_process_updates_answers_from_the_current_build(tmp
             hits = qa.search("naval exercise", k=3, mode="bm25")
     assert hits and {h.chunk.doc_id for h in hits} == {"a.txt"}  # the build as it was
     assert "is being updated by another process; answering from its current build" in caplog.text
+
+
+# 13. Gradio's copy of every upload, accepted or refused, is removed once rag has read it.
+
+def test_gradio_copies_of_uploads_are_removed_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.ui.handlers import add_files
+
+    gradio_tmp = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_tmp))
+    good = write(gradio_tmp / "abc123" / "notes.md", "The notes on the naval exercise.")
+    bad = write(gradio_tmp / "def456" / "photo.pdf", "not text")
+    mine = write(tmp_path / "elsewhere" / "mine.md", "A file of the user's, outside Gradio's folder.")
+    qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
+    status = add_files(qa, [str(good), str(bad), str(mine)]).replace("\\", "")  # Markdown escapes off
+    assert "Added: uploads/notes.md" in status and "Refused: photo.pdf" in status and "Added: uploads/mine.md" in status
+    assert not good.exists() and not bad.exists() and not (gradio_tmp / "abc123").exists()
+    assert mine.exists()  # not Gradio's: left alone
+    assert gradio_tmp.is_dir()

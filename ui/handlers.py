@@ -93,7 +93,12 @@ def document_with_span(pipeline: Pipeline, citation: Citation | None) -> list[tu
 
 
 def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:
-    """Save and index uploaded files; one line per file saying what happened (Markdown)."""
+    """Save and index uploaded files; one line per file saying what happened (Markdown).
+
+    The browser sends a file's name without its folders, so a name is always a plain one here. Gradio
+    keeps each upload in its temporary folder; rag removes that copy once it has read it, accepted or
+    refused, so refused files do not pile up there.
+    """
     if not files:
         return ""
     lines = []
@@ -110,4 +115,24 @@ def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:
             verb = "replaced" if report.changed else "added"
             count = report.passages_embedded
             lines.append(f"Added: uploads/{path.name} ({verb}; {count} passage{'s' if count != 1 else ''} indexed)")
+        finally:
+            remove_gradio_copy(path)
     return "  \n".join(render.escape_markdown(line) for line in lines)
+
+
+def remove_gradio_copy(path: Path) -> bool:
+    """Delete Gradio's temporary copy of an upload (and its folder, if that is left empty); a file
+    outside Gradio's upload folder is never touched. Says whether it removed the file."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    try:
+        real = path.resolve(strict=True)
+    except OSError:
+        return False
+    if not real.is_relative_to(root) or real == root or not real.is_file():
+        return False
+    real.unlink(missing_ok=True)
+    if real.parent != root and not any(real.parent.iterdir()):
+        real.parent.rmdir()
+    return True
