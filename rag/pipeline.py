@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 import time
 from functools import cached_property
@@ -27,9 +26,9 @@ from rag.errors import (
     ConfigError,
     CorpusError,
     IndexBusyError,
-    QuestionError,
     StaleIndexError,
 )
+from rag.questions import check_question, check_top_k
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.store import (
@@ -44,10 +43,6 @@ from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 2000
-# The most passages one question may read: every request waits for the one before it, so a
-# top_k of 10**9 (reading every passage) must not be possible through the API.
-MAX_TOP_K = 50
 UPLOADS_PREFIX = "uploads/"  # the id of a document added with add_document starts with this
 
 
@@ -117,13 +112,11 @@ class Pipeline:
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The top-k passages for a question, best first (retrieval only, no reader)."""
-        question = _check_question(question)
+        question = check_question(question)
         mode = mode or self.config.retrieval
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
-        k = self.config.top_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K:
-            raise ConfigError(f"top-k must be a whole number from 1 to {MAX_TOP_K}, not {k!r}")
+        k = check_top_k(self.config.top_k if k is None else k)
         retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k)
         return retriever.retrieve(question, k)
 
@@ -136,7 +129,7 @@ class Pipeline:
             k, retrieval, min_confidence: This question's top-k, retrieval mode and abstention
                 threshold, instead of the config's.
         """
-        question = _check_question(question)
+        question = check_question(question)
         threshold = self.config.min_confidence if min_confidence is None else min_confidence
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"min_confidence must be a number in [0, 1], not {threshold!r}")
@@ -244,19 +237,3 @@ class Pipeline:
                     f"run: rag index --corpus {self.config.corpus_dir} --index {self.config.index_dir}"
                 )
             return store
-
-
-# Control characters, and lone surrogates (bytes that were not UTF-8 in a terminal argument, or a
-# half of a pair through the API), carry no meaning and break encoders downstream: read as spaces.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _check_question(question: str) -> str:
-    if not isinstance(question, str):
-        raise QuestionError(f"a question must be text, not {type(question).__name__}")
-    question = " ".join(_CONTROL.sub(" ", question).split())
-    if not question:
-        raise QuestionError("the question is empty; ask something, e.g. rag ask \"Where did the ministers meet?\"")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
-    return question

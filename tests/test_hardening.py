@@ -285,7 +285,7 @@ def test_a_small_file_that_expands_to_too_much_text_is_skipped(tmp_path: Path, c
 
 def test_top_k_is_bounded_through_the_api(tmp_path: Path) -> None:
     from rag import ConfigError
-    from rag.pipeline import MAX_TOP_K
+    from rag.questions import MAX_TOP_K
 
     qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt", "b.txt"))
     assert len(qa.search("naval exercise", k=MAX_TOP_K)) == 2
@@ -297,8 +297,9 @@ def test_top_k_is_bounded_through_the_api(tmp_path: Path) -> None:
 # 14. `rag eval --tune` writes the value rag will read, and keeps the file's permissions.
 
 def test_the_tuned_threshold_is_the_one_rag_reads(tmp_path: Path) -> None:
-    from rag import load_config
     from rag.eval.tuning import write_threshold
+
+    from rag import load_config
 
     path = tmp_path / "rag.toml"
     path.write_text("min_confidence = 0.10\ntop_k = 4\n\n[rag]\nmin_confidence = 0.20  # mine\n")
