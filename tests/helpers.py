@@ -100,3 +100,35 @@ TINY = {
         ]},
     ],
 }
+
+
+def interrupt_then_repair_a_milvus_update(config: Config, fresh_dir: Path, monkeypatch) -> tuple[object, object]:  # noqa: ANN001
+    """Kill a Milvus update between its deletes and its inserts, check that it is named (PENDING, and
+    loaders told to finish it), finish it, and return (the repaired store, a FAISS build from scratch)."""
+    import json
+
+    import pytest
+
+    from rag.errors import StaleIndexError
+    from rag.store import load_index, sync_index
+    from rag.store.folder import PENDING
+    from rag.store.milvus_store import MilvusWriter
+
+    sync_index(config, DOCS, HashEmbedder())
+    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
+
+    def crash(self, chunks, vectors):  # noqa: ANN001, ANN202 - the deletes went through, the inserts never came
+        raise KeyboardInterrupt("simulated kill between delete and insert")
+
+    monkeypatch.setattr(MilvusWriter, "add", crash)
+    with pytest.raises(KeyboardInterrupt):
+        sync_index(config, changed, HashEmbedder())
+    monkeypatch.undo()
+    assert json.loads((config.index_dir / PENDING).read_text()) == ["b.md"]
+    with pytest.raises(StaleIndexError, match="was interrupted; finish it with: rag index"):
+        load_index(config, "fake-hash-embedder")
+    store, report = sync_index(config, changed, HashEmbedder())
+    assert report.changed == ("b.md",) and not (config.index_dir / PENDING).exists()
+    fresh, _ = sync_index(make_config(fresh_dir), changed, HashEmbedder())
+    assert store.count() == fresh.count()
+    return store, fresh

@@ -8,7 +8,6 @@ dense-only retrieval; Milvus Lite (tests/test_milvus_store.py) covers BM25 in Mi
 from __future__ import annotations
 
 import dataclasses
-import json
 import socket
 import uuid
 from pathlib import Path
@@ -20,8 +19,15 @@ from rag import Config, Pipeline
 from rag.errors import CorruptIndexError, StaleIndexError
 from rag.retriever import IndexRetriever
 from rag.store import load_index, sync_index
-from rag.store.folder import PENDING
-from tests.helpers import DOCS, SEEDS, HashEmbedder, document, make_config, paragraph
+from tests.helpers import (
+    DOCS,
+    SEEDS,
+    HashEmbedder,
+    document,
+    interrupt_then_repair_a_milvus_update,
+    make_config,
+    paragraph,
+)
 
 
 def _free_port() -> int:
@@ -107,26 +113,9 @@ def test_seeds_dense_search_is_the_same_as_faiss_with_the_real_embedder(
 
 def test_faults_on_a_real_server(tmp_path: Path, milvus_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.store.milvus_client import connect
-    from rag.store.milvus_store import MilvusWriter
 
     config = server_config(tmp_path, milvus_server)
-    sync_index(config, DOCS, HashEmbedder())
-    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
-
-    def crash(self, chunks, vectors):  # noqa: ANN001 - the deletes went through, the inserts never came
-        raise KeyboardInterrupt("simulated kill between delete and insert")
-
-    monkeypatch.setattr(MilvusWriter, "add", crash)
-    with pytest.raises(KeyboardInterrupt):
-        sync_index(config, changed, HashEmbedder())
-    monkeypatch.undo()
-    assert json.loads((config.index_dir / PENDING).read_text()) == ["b.md"]
-    with pytest.raises(StaleIndexError, match="was interrupted; finish it with: rag index"):
-        load_index(config, "fake-hash-embedder")
-    store, report = sync_index(config, changed, HashEmbedder())
-    assert report.changed == ("b.md",) and not (config.index_dir / PENDING).exists()
-    assert store.count() == sync_index(make_config(tmp_path / "faiss"), changed, HashEmbedder())[0].count()
-
+    interrupt_then_repair_a_milvus_update(config, tmp_path / "faiss", monkeypatch)
     connect(config).delete(config.milvus_collection, filter='doc_id == "a.txt"')
     with pytest.raises(CorruptIndexError, match="holds .* passages, the manifest .* says"):
         load_index(config, "fake-hash-embedder")

@@ -25,13 +25,13 @@ from rag.config import Config
 from rag.errors import ConfigError, CorruptIndexError, NotAnIndexError, StaleIndexError
 from rag.retriever import IndexRetriever
 from rag.store import load_index, sync_index
-from rag.store.folder import PENDING
 from tests.helpers import (
     DOCS,
     REPO,
     SEEDS,
     HashEmbedder,
     document,
+    interrupt_then_repair_a_milvus_update,
     make_config,
     paragraph,
 )
@@ -142,28 +142,8 @@ def test_milvus_collection_changed_behind_the_manifest_is_reported(tmp_path: Pat
 
 
 def test_interrupted_milvus_update_is_named_then_repaired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = store_config(tmp_path, "milvus")
-    sync_index(config, DOCS, HashEmbedder())
-    changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
-
-    from rag.store.milvus_store import MilvusWriter
-
-    def crash(self, chunks, vectors):  # the deletes went through, the inserts never came
-        raise KeyboardInterrupt("simulated kill between delete and insert")
-
-    monkeypatch.setattr(MilvusWriter, "add", crash)
-    with pytest.raises(KeyboardInterrupt):
-        sync_index(config, changed, HashEmbedder())
-    monkeypatch.undo()
-    assert json.loads((config.index_dir / PENDING).read_text()) == ["b.md"]
-    with pytest.raises(StaleIndexError, match="was interrupted; finish it with: rag index"):
-        load_index(config, "fake-hash-embedder")
-
+    index, fresh = interrupt_then_repair_a_milvus_update(store_config(tmp_path, "milvus"), tmp_path / "fresh", monkeypatch)
     embedder = HashEmbedder()
-    index, report = sync_index(config, changed, embedder)
-    assert report.changed == ("b.md",) and not (config.index_dir / PENDING).exists()
-    fresh, _ = sync_index(make_config(tmp_path / "fresh"), changed, HashEmbedder())
-    assert index.count() == fresh.count()
     assert search_all(index, "submarine base", embedder, "dense") == search_all(fresh, "submarine base", embedder, "dense")
 
 
