@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import READER_BACKENDS, Config, load_config
+from rag.config import BACKENDS, Config, load_config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="a SQuAD JSON file (v1.1 or v2.0)")
     parser.add_argument("--limit", type=int, help="the first N questions in file order")
     parser.add_argument("--reader", help="reader model folder or id (default: the shipped reader)")
-    parser.add_argument("--backend", default=",".join(READER_BACKENDS), help="comma-separated: onnx, torch (default both)")
+    parser.add_argument("--backend", default=",".join(BACKENDS), help="comma-separated: onnx, onnx-int8, torch (default all)")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout (fractions in [0, 1])")
     args = parser.parse_args(argv)

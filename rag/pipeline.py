@@ -21,7 +21,7 @@ from rag.corpus import (
     read_document,
     save_document,
 )
-from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.embedder import Embedder, make_embedder
 from rag.errors import (
     ConfigError,
     CorpusError,
@@ -84,7 +84,7 @@ class Pipeline:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self._embedder or SentenceTransformerEmbedder(self.config)
+        return self._embedder or make_embedder(self.config)
 
     @cached_property
     def reader(self) -> ExtractiveReader:

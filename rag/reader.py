@@ -12,10 +12,19 @@ import numpy.typing as npt
 
 from rag.config import Config
 from rag.model_paths import go_offline, missing_model_error, reader_location
+from rag.tokenization import (
+    configured,
+    length_batches,
+    load_tokenizer,
+    pad,
+    pad_token_id,
+    windows,
+)
 from rag.types import Chunk, Span
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedModel
 
     from rag.onnx_backend import OnnxQaModel
 
@@ -43,17 +52,14 @@ class ExtractiveReader:
         self.name, self.location = reader_location(config.reader_model)
 
     @cached_property
-    def tokenizer(self) -> PreTrainedTokenizerFast:
-        go_offline()
-        from transformers import AutoTokenizer
+    def tokenizer(self) -> Tokenizer:
+        """The reader's tokenizer (Rust `tokenizers`: no transformers or torch import), untruncated."""
+        return configured(load_tokenizer(self.location))
 
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.location)
-        except Exception as err:
-            raise missing_model_error(self.location, err) from err
-        if not tokenizer.is_fast:
-            raise missing_model_error(self.location, TypeError("the reader needs a fast tokenizer (offsets)"))
-        return tokenizer
+    @cached_property
+    def _window_tokenizer(self) -> Tokenizer:
+        """Question + passage pairs in windows of reader_max_length tokens, overlapping by reader_stride."""
+        return configured(self.tokenizer, self._config.reader_max_length, self._config.reader_stride, "only_second")
 
     @cached_property
     def model(self) -> PreTrainedModel:
@@ -68,12 +74,13 @@ class ExtractiveReader:
 
     @cached_property
     def backend(self) -> TorchQaModel | OnnxQaModel:
-        """What computes the logits: ONNX Runtime int8 (exported once, cached) or PyTorch fp32."""
-        if self._config.reader_backend == "onnx":
-            from rag.onnx_backend import OnnxQaModel, cached_int8_export
+        """What computes the logits: ONNX Runtime (exported once, cached; float32 or int8) or PyTorch."""
+        backend = self._config.reader_backend
+        if backend.startswith("onnx"):
+            from rag.onnx_backend import OnnxQaModel
 
-            path = cached_int8_export(self.location, lambda: self.model, self._config.cache_dir)
-            return OnnxQaModel(path)
+            precision = "int8" if backend == "onnx-int8" else "fp32"
+            return OnnxQaModel.cached("qa", self.location, precision, self._config.cache_dir)
         return TorchQaModel(self.model)
 
     def read(self, question: str, chunks: Sequence[Chunk]) -> list[Span]:
@@ -90,8 +97,7 @@ class ExtractiveReader:
         Without this a question longer than the window leaves no room for the passage and the
         tokenizer fails; SQuAD readers are trained with questions of at most 64 tokens.
         """
-        encoding = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = encoding["offset_mapping"]
+        offsets = self.tokenizer.encode(question, add_special_tokens=False).offsets
         if len(offsets) <= MAX_QUESTION_TOKENS:
             return question
         return question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
@@ -103,34 +109,26 @@ class ExtractiveReader:
         results: list[dict[tuple[str, int, int], Span]] = [{} for _ in requests]
         if not pairs:
             return [[] for _ in requests]
-        encoding = self.tokenizer(
-            [question for _, question, _ in pairs],
-            [c.text for _, _, c in pairs],
-            truncation="only_second",
-            max_length=self._config.reader_max_length,
-            stride=self._config.reader_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=True,
-            return_tensors="np",
-        )
-        inputs = {name: encoding[name] for name in self.tokenizer.model_input_names if name in encoding}
-        batch = self._config.reader_batch_size
-        starts, ends = [], []
-        for i in range(0, len(encoding["input_ids"]), batch):
-            start, end = self.backend.logits({name: t[i : i + batch] for name, t in inputs.items()})
-            starts.append(start)
-            ends.append(end)
-        start_logits, end_logits = np.concatenate(starts), np.concatenate(ends)
+        encodings = self._window_tokenizer.encode_batch([(question, c.text) for _, question, c in pairs])
+        all_windows = windows(encodings)
+        start_logits: list[Any] = [None] * len(all_windows)
+        end_logits: list[Any] = [None] * len(all_windows)
+        pad_id = pad_token_id(self.tokenizer)
+        # Windows of similar length share a batch: padding is compute spent on nothing.
+        for batch in length_batches([len(w.ids) for _, w in all_windows], self._config.reader_batch_size):
+            start, end = self.backend.logits(pad([all_windows[i][1] for i in batch], pad_id))
+            for row, i in enumerate(batch):
+                n = len(all_windows[i][1].ids)
+                start_logits[i], end_logits[i] = start[row, :n], end[row, :n]
 
         windows_of_pair: dict[int, int] = {}
-        for window, pair_row in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+        for window, (pair_row, encoding) in enumerate(all_windows):
             owner, _, chunk = pairs[pair_row]
             best = results[owner]
             windows_of_pair[pair_row] = windows_of_pair.get(pair_row, -1) + 1
             for span in self._window_spans(
-                chunk, windows_of_pair[pair_row], encoding.sequence_ids(window),
-                encoding["offset_mapping"][window].tolist(), start_logits[window], end_logits[window],
+                chunk, windows_of_pair[pair_row], encoding.sequence_ids, encoding.offsets,
+                start_logits[window], end_logits[window],
             ):
                 key = (span.chunk.doc_id, span.start, span.end)
                 if key not in best or span.probability > best[key].probability:

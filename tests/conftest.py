@@ -14,22 +14,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag import Config, Document, Pipeline  # noqa: E402
 from rag.corpus import load_corpus  # noqa: E402
-from rag.embedder import SentenceTransformerEmbedder  # noqa: E402
+from rag.embedder import Embedder, make_embedder  # noqa: E402
 from rag.reader import ExtractiveReader  # noqa: E402
 from tests.helpers import CORE_QUESTIONS, SEEDS, TINY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    model = SentenceTransformerEmbedder(Config())
-    model.model  # load now, once
+def embedder() -> Embedder:
+    """The default embedder (ONNX Runtime, exported into ~/.cache/rag on the first run)."""
+    model = make_embedder(Config())
+    model.dimension  # load now, once
     return model
 
 
 @pytest.fixture(scope="session")
 def reader() -> ExtractiveReader:
     model = ExtractiveReader(Config())
-    model.model
+    model.backend  # load now, once (the default backend, as users run it)
     return model
 
 

@@ -50,7 +50,7 @@ def test_one_reading_scored_offline_equals_the_pipeline(seeds_readings, embedder
     config = Setting(READ, answer).config(pipeline.config)
     # This reader limits answer length itself, where the sweep filters one longer reading.
     own_reader = ExtractiveReader(config)
-    own_reader.__dict__["model"] = reader.model  # the same weights, loaded once
+    own_reader.__dict__["backend"] = reader.backend  # the same weights, loaded once
     direct = Pipeline(config, embedder=embedder, reader=own_reader, scorer=Scorer(answer.span_scoring))
     for outcome in outcomes(readings, answer):
         got = direct.ask(outcome.gold.question, min_confidence=0.0)

@@ -1,0 +1,174 @@
+"""Export the embedder and the reader to ONNX, once, into a cache outside the repo.
+
+Only this module imports PyTorch for the ONNX path, and only when a cached file is missing or
+damaged: the query path loads the cached files with ONNX Runtime and never imports torch.
+An exported file is derived data: it is named by what it came from (model files, kind, precision,
+recipe), written atomically, and checked by loading it before it is used; a file that does not load
+is rebuilt, with a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ModelMissingError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("encoder", "qa")  # the embedder's transformer (last hidden state), the reader (start/end logits)
+PRECISIONS = ("fp32", "int8")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAMES = {"encoder": ("last_hidden_state",), "qa": ("start_logits", "end_logits")}
+_ONNX_OPSET = 17
+# Part of the cache key: a change to how a file is made must not reuse an old file.
+_RECIPE = {
+    "fp32": "opset17-torchscript-v1",
+    "int8": "opset17-torchscript-v1-int8-dynamic-per-channel-reduce-range-fp32-attention-output-intermediate",
+}
+
+
+def cached_export(kind: str, location: str, precision: str, cache_dir: Path, check: Any = None) -> Path:
+    """The ONNX file for the model at ``location``, exported the first time (and whenever it is damaged).
+
+    ``check(path)`` opens the file (an ONNX Runtime session); if it fails on a cached file, the file
+    is exported again. Returns the path of a file that ``check`` accepted.
+    """
+    if kind not in KINDS or precision not in PRECISIONS:
+        raise ValueError(f"no ONNX export for {kind}/{precision}")
+    target = Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, precision)}.onnx"
+    if target.is_file():
+        try:
+            if check is not None:
+                check(target)
+            return target
+        except Exception as err:  # noqa: BLE001 - a truncated or foreign file: ONNX Runtime raises several kinds
+            log.warning("the cached ONNX file %s is damaged (%s); exporting it again", target, _first_line(err))
+    what = "embed" if kind == "encoder" else "reader"
+    log.warning("preparing the fast %s (once, about 20 s): exporting %s to ONNX %s in %s", "embedder" if kind == "encoder" else "reader", location, precision, target.parent)
+    _export(kind, location, precision, target)
+    if check is not None:
+        try:
+            check(target)
+        except Exception as err:
+            raise ModelMissingError(f"the ONNX export of {location!r} does not load: {_first_line(err)}; "
+                                    f"set {what}_backend = \"torch\" in rag.toml") from err
+    return target
+
+
+def _export(kind: str, location: str, precision: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp_fp32 = target.with_name(f"{target.stem}.{token}.fp32.tmp")
+    tmp_int8 = target.with_name(f"{target.stem}.{token}.int8.tmp")
+    try:
+        _export_fp32(kind, _load_torch_model(kind, location), tmp_fp32)
+        if precision == "int8":
+            _quantize(tmp_fp32, tmp_int8)
+            os.replace(tmp_int8, target)
+        else:
+            os.replace(tmp_fp32, target)
+    finally:
+        for leftover in (tmp_fp32, tmp_int8, Path(f"{tmp_fp32}.data")):
+            leftover.unlink(missing_ok=True)
+
+
+def _load_torch_model(kind: str, location: str) -> Any:
+    from rag.model_paths import go_offline
+
+    go_offline()
+    from transformers import AutoModel, AutoModelForQuestionAnswering
+
+    loader = AutoModel if kind == "encoder" else AutoModelForQuestionAnswering
+    try:
+        model = loader.from_pretrained(location)
+    except Exception as err:
+        raise ModelMissingError(f"cannot load {location!r} to export it to ONNX: {_first_line(err)}") from err
+    return model.float().eval()  # weights may be stored as float16
+
+
+class _Outputs:
+    """Wraps a transformers model so that the traced graph returns plain tensors in a fixed order."""
+
+    def __init__(self, kind: str, model: Any) -> None:
+        import torch
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+                out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                return (out.last_hidden_state,) if kind == "encoder" else (out.start_logits, out.end_logits)
+
+        self.module = Wrapped().eval()
+
+
+def _export_fp32(kind: str, model: Any, path: Path) -> None:
+    import torch
+
+    example = torch.ones((2, 16), dtype=torch.long)
+    outputs = OUTPUT_NAMES[kind]
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, *outputs)}
+    with torch.inference_mode(), warnings.catch_warnings():
+        # The tracer warns about shape checks in BERT's mask code; for an encoder they are
+        # constants (no causal mask, no cache), which the agreement tests check at other shapes.
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter (dynamo=False) handles BERT's dynamic batch and sequence
+        # length in one pass and needs no extra packages.
+        torch.onnx.export(
+            _Outputs(kind, model).module, (example, example, torch.zeros_like(example)), str(path),
+            input_names=list(INPUT_NAMES), output_names=list(outputs), dynamic_axes=dynamic,
+            opset_version=_ONNX_OPSET, dynamo=False,
+        )
+
+
+def _quantize(fp32: Path, int8: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Per-channel scales and 7-bit weights (reduce_range), and the attention output projections and
+    # FFN expansions kept in float32: plain per-tensor int8 lost 3.5 F1 on the first 200 dev-v1.1
+    # questions, all-int8 per-channel 0.6 F1 on all of dev-v1.1 (README, Benchmarks).
+    logging.disable(logging.WARNING)  # its advice to pre-process is for vision models, not ours
+    try:
+        quantize_dynamic(
+            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+            nodes_to_exclude=_float32_nodes(fp32),
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _float32_nodes(path: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul" and ("attention/output/dense" in n.name or "intermediate/dense" in n.name)]
+
+
+def _source_key(kind: str, location: str, precision: str) -> str:
+    """What the file came from: the model files' names, sizes and times (or a Hub id), kind and recipe.
+
+    Sizes and modification times, not the weights' bytes: hashing 90 MB on every start would cost a
+    fifth of a second of the cold start, and new weights always come with a new file.
+    """
+    digest = hashlib.sha256(f"{kind}|{_RECIPE[precision]}".encode())
+    folder = Path(location)
+    files = sorted(p for pattern in ("*.safetensors", "*.bin", "config.json") for p in folder.glob(pattern)) if folder.is_dir() else []
+    for path in files:
+        stat = path.stat()
+        digest.update(f"|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    if not files:
+        digest.update(f"|{location}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
