@@ -25,6 +25,7 @@ from pathlib import Path
 from rag import Pipeline
 from rag.config import Config
 
+from . import bench_backends
 from .bench_scale import SQUAD, MilvusResult, ScaleResult, growth, run_scale
 from .gold import load_gold
 from .measure import Latency, latency
@@ -34,8 +35,8 @@ from .squad_data import SquadExample, load_squad
 REPO = Path(__file__).resolve().parents[1]
 COLD_STARTS = 3
 WARM_PASSES = 2
-PARTS = {"seeds", "scale", "reader", "milvus"}
-READER_FORMATS = {"torch": "PyTorch float32", "onnx": "ONNX Runtime int8"}
+PARTS = {"seeds", "scale", "reader", "milvus", "backends"}
+READER_FORMATS = {"torch": "PyTorch float32", "onnx": "ONNX Runtime float32", "onnx-int8": "ONNX Runtime int8"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +91,9 @@ def _cold_ask(question: str, config: Config, cwd: Path) -> float:
 
 
 def run_reader(examples: list[SquadExample], config: Config) -> list[ReaderResult]:
-    """PyTorch float32 against the other backend (ONNX int8), each question with its own paragraph."""
+    """The default backend against PyTorch float32, each question with its own paragraph."""
     default = config.reader_backend
-    backends = ["torch", "onnx"] if default == "torch" else ["torch", default]
+    backends = list(dict.fromkeys([default, "torch"]))
     results = []
     for backend in backends:
         r = evaluate(dataclasses.replace(config, reader_backend=backend), examples)
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2000,10000,20000", help="passages per corpus, comma-separated")
     parser.add_argument("--questions", type=int, default=200, help="the first N SQuAD dev-v1.1 questions")
     parser.add_argument("--parts", default="seeds,scale,reader",
-                        help="which parts to run, comma-separated: seeds, scale, reader, milvus (needs the milvus extra)")
+                        help="which parts to run, comma-separated: seeds, scale, reader, milvus (needs the milvus extra), "
+                        "backends (PyTorch vs ONNX Runtime: speed, memory, accuracy)")
     parser.add_argument("--vectors", type=Path, help="an .npz to keep the SQuAD embeddings in, and reuse when it exists")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench.json")
     args = parser.parse_args(argv)
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     stores = [s for s in ("faiss", "milvus") if ("scale" if s == "faiss" else s) in parts]
     scale, milvus = run_scale(sizes, [e.question for e in examples], config, stores, args.vectors) if stores else ([], [])
     reader = run_reader(examples, config) if "reader" in parts else []
+    if "backends" in parts:  # its own table: PyTorch and ONNX Runtime side by side
+        bench_backends.main(["--sizes", args.sizes, "--squad-questions", str(args.questions),
+                             "--out", str(args.out.with_name(args.out.stem + "-backends.json"))])
     result = BenchResult(seeds, scale, growth(scale), reader, milvus)
     print(format_table(result))
     args.out.write_text(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from rag.chunker import chunk
 from rag.config import Config
 from rag.corpus import content_hash
-from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.embedder import Embedder, make_embedder
 from rag.index import Bm25Index, DenseIndex
 from rag.retriever import IndexRetriever
 from rag.store import FORMAT_VERSION, FaissStore, Manifest
@@ -175,7 +175,7 @@ def _megabytes(*paths: Path) -> float:
 
 def _measure_in_child(passages: list[Chunk], paragraphs: int, vectors_file: Path, questions: list[str],
                       config: Config, embed_s_per_passage: float, store: str) -> ScaleResult | MilvusResult:
-    embedder = SentenceTransformerEmbedder(config)
+    embedder = make_embedder(config)
     embedder.embed(["load the model"])
     vectors = np.array(np.load(vectors_file, mmap_mode="r")[: len(passages)])
     if store == "milvus":
@@ -204,7 +204,7 @@ def run_scale(sizes: Sequence[int], questions: list[str], config: Config, stores
         print(f"vectors from {vectors_file} (embedding took {embed_s:.0f} s when measured)", file=sys.stderr)
     else:
         print("embedding them once", file=sys.stderr)
-        embedder = SentenceTransformerEmbedder(config)
+        embedder = make_embedder(config)
         embedder.embed(["load the model"])
         vectors, embed_s = timed(lambda: embedder.embed([p.text for p in passages]))  # shows a progress bar
         if vectors_file is not None:

@@ -36,7 +36,7 @@ from typing import Any
 from rag import Config
 from rag.calibration import CALIBRATION_FILE, Scorer
 from rag.config import SPAN_SCORINGS
-from rag.embedder import SentenceTransformerEmbedder
+from rag.embedder import make_embedder
 from rag.reader import ExtractiveReader
 
 from .calibration_fit import calibration_error, choose_threshold, fit_calibrator
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     base = Config(reader_model=args.reader)
-    embedder = SentenceTransformerEmbedder(base)
+    embedder = make_embedder(base)
     seeds = seeds_corpus(args.gold, args.corpus, args.work)
     squad = squad_corpus("squad-v1.1", args.squad, args.work, args.dev_sample, args.test_every, args.seed)
     if args.sweep:

@@ -115,11 +115,11 @@ def test_measure_milvus_loads_and_queries_milvus_lite(tmp_path: Path) -> None:
 
 def test_table_names_the_default_reader_and_every_size() -> None:
     result = BenchResult(None, [scale_result(n, n / 1000) for n in SIZES], growth([scale_result(n, n / 1000) for n in SIZES]),
-                         [ReaderResult("torch", True, 200, 17.0, 0.67, 0.78), ReaderResult("onnx", False, 200, 24.0, 0.66, 0.77)])
+                         [ReaderResult("onnx", True, 200, 20.0, 0.67, 0.78), ReaderResult("torch", False, 200, 17.0, 0.67, 0.78)])
 
     table = format_table(result)
 
-    assert "PyTorch float32 (default)" in table and "ONNX Runtime int8 (default)" not in table
+    assert "ONNX Runtime float32 (default)" in table and "PyTorch float32 (default)" not in table
     assert all(str(n) in table for n in SIZES)
     assert "query_p50 1.00" in table
 
@@ -140,3 +140,19 @@ def test_scale_part_runs_on_tiny_sizes(tmp_path: Path, capsys: pytest.CaptureFix
     assert set(figures["growth"]) == {"dense_flat_build", "dense_hnsw_build", "bm25_build", "query_p50"}
     assert figures["seeds"] is None and figures["reader"] == []
     assert "recall@10" in capsys.readouterr().out
+
+
+def test_backends_table_puts_each_backend_beside_the_others() -> None:
+    from rag.eval.bench_backends import BackendResult
+    from rag.eval.bench_backends import format_table as backends_table
+
+    def row(backend: str, default: bool, speeds: dict[int, float]) -> BackendResult:
+        return BackendResult(backend, default, 1.5, Latency(0.04, 0.08), 0.74, 0.8, 10570, 0.67, 0.78, 30.0,
+                             0.9, 0.8, speeds, 310.0, 330.0)
+
+    table = backends_table([row("onnx", True, {2000: 120.0, 20000: 118.0}), row("torch", False, {2000: 31.0})])
+
+    lines = table.splitlines()
+    assert lines[1].startswith("onnx *") and lines[2].startswith("torch ")
+    assert "emb/s 20000" in lines[0] and lines[2].split()[-3] == "-"  # torch measured at the first size only
+    assert "40.0" in lines[1] and "1.50" in lines[1] and "10570" in lines[3]
