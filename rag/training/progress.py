@@ -43,13 +43,17 @@ def _tuning_sample(path: Path | None, questions: int, seed: int) -> list[SquadEx
 def score_dev(model: Any, tokenizer: Any, dev: DevSets, device: str) -> dict[str, float]:
     """The model as rag reads with it (rag's reader, windows of 256) on the dev samples: v1.1 EM/F1;
     v2.0 HasAns F1 and NoAns accuracy at the probability threshold best on that sample."""
+    from tokenizers import Tokenizer
+
     from rag import Config
     from rag.eval.squad import abstention_scores, best_threshold, predict, score
     from rag.model_paths import SHIPPED_READER_DIR
+    from rag.tokenization import configured
 
     model.eval()
     reader = ExtractiveReader(Config(reader_model=str(SHIPPED_READER_DIR), reader_backend="torch"))
-    reader.__dict__["tokenizer"] = tokenizer  # the model being trained, not the one on disk
+    # The model being trained, not the one on disk; rag reads with the Rust tokenizer inside transformers' one.
+    reader.__dict__["tokenizer"] = configured(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()))
     reader.__dict__["backend"] = _DeviceQaModel(model, device)
     scores: dict[str, float] = {}
     if dev.v1:
