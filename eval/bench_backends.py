@@ -59,6 +59,8 @@ class BackendResult:
     reader_em: float  # the reader alone on SQuAD dev-v1.1
     reader_f1: float
     reader_questions_per_s: float
+    squad_e2e_em: float  # end to end over all of dev-v1.1's articles: every 20th question of the test half
+    squad_e2e_f1: float
     seeds_recall_at_5: float  # dense retrieval alone: a passage of the right document in the top 5
     squad_recall_at_5: float
     embed_passages_per_s: dict[int, float]  # passages: passages/s
@@ -89,6 +91,7 @@ def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: 
         seeds_f1 = statistics.fmean(q.f1 for q in answerable)
         seeds_recall = _seeds_recall_at_5(pipeline, gold)
         rss, peak = _serve_rss(config, root, questions, requests)
+        squad_e2e = _squad_end_to_end(config, root)
     squad = evaluate(config, load_squad(SQUAD / "dev-v1.1.json", squad_questions))
     embedder = make_embedder(config)
     embedder.embed(["load the model"])
@@ -99,7 +102,7 @@ def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: 
         speeds[size] = size / seconds
     return BackendResult(
         backend, default, statistics.median(colds), latency(warm), seeds_em, seeds_f1, squad["n"], squad["em"],
-        squad["f1"], squad["questions_per_s"], seeds_recall, _squad_recall_at_5(embedder, config), speeds, rss, peak,
+        squad["f1"], squad["questions_per_s"], squad_e2e["em"], squad_e2e["f1"], seeds_recall, _squad_recall_at_5(embedder, config), speeds, rss, peak,
     )
 
 
@@ -109,6 +112,21 @@ def _cold_ask(question: str, config: Config, cwd: Path) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
     return time.perf_counter() - started
+
+
+def _squad_end_to_end(config: Config, work: Path) -> dict[str, float]:
+    """rag over a corpus of all 48 dev-v1.1 articles, asked the tuning's test questions (issue 14's protocol)."""
+    from .tune import squad_corpus
+
+    corpus = squad_corpus("squad", SQUAD / "dev-v1.1.json", work, dev_sample=0, test_every=20, seed=0)
+    gold = work / "squad-test.jsonl"
+    gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
+                                        "doc_ids": list(q.doc_ids), "split": "test", "kind": q.kind}) + "\n"
+                            for q in corpus.test), encoding="utf-8")
+    pipeline = Pipeline(dataclasses.replace(config, corpus_dir=corpus.folder, index_dir=work / "squad-index"))
+    pipeline.index()
+    answerable = run_eval(pipeline, gold).answerable
+    return {"em": statistics.fmean(q.em for q in answerable), "f1": statistics.fmean(q.f1 for q in answerable)}
 
 
 def _seeds_recall_at_5(pipeline: Pipeline, gold: Path) -> float:
@@ -173,7 +191,7 @@ def _serve_rss(config: Config, cwd: Path, questions: list[str], requests: int) -
 def format_table(results: list[BackendResult]) -> str:
     sizes = sorted({n for r in results for n in r.embed_passages_per_s})
     head = (f"{'backend':<12} {'cold ask s':>10} {'warm p50 ms':>11} {'p95 ms':>7} {'seeds EM':>8} {'F1':>6} "
-            f"{'SQuAD EM':>8} {'F1':>6} {'q/s':>6} {'R@5 seeds':>9} {'R@5 SQuAD':>9} "
+            f"{'SQuAD EM':>8} {'F1':>6} {'q/s':>6} {'e2e EM':>6} {'F1':>6} {'R@5 seeds':>9} {'R@5 SQuAD':>9} "
             + " ".join(f"{f'emb/s {n}':>11}" for n in sizes) + f" {'serve RSS':>9} {'peak':>6}")
     lines = [head]
     for r in results:
@@ -181,11 +199,13 @@ def format_table(results: list[BackendResult]) -> str:
         lines.append(
             f"{r.backend + (' *' if r.default else ''):<12} {r.cold_ask_s:10.2f} {1e3 * r.warm.p50_s:11.1f} {1e3 * r.warm.p95_s:7.1f} "
             f"{r.seeds_em:8.3f} {r.seeds_f1:6.3f} {r.reader_em:8.3f} {r.reader_f1:6.3f} {r.reader_questions_per_s:6.1f} "
+            f"{r.squad_e2e_em:6.3f} {r.squad_e2e_f1:6.3f} "
             f"{r.seeds_recall_at_5:9.3f} {r.squad_recall_at_5:9.3f} {speeds} {r.serve_rss_mb:9.0f} {r.serve_peak_rss_mb:6.0f}"
         )
     n = results[0].reader_questions if results else 0
-    lines.append(f"* the default. Reader EM/F1: the first {n} SQuAD dev-v1.1 questions, each with its own paragraph; "
-                 "seeds EM/F1: end to end, answerable gold questions; RSS in MiB.")
+    lines.append(f"* the default. SQuAD EM/F1: the reader alone, the first {n} dev-v1.1 questions, each with its own "
+                 "paragraph; e2e: rag over all dev-v1.1 articles, every 20th question of the second half; seeds EM/F1: "
+                 "end to end, answerable gold questions (both at the configured threshold); RSS in MiB.")
     return "\n".join(lines)
 
 

@@ -9,9 +9,11 @@ is rebuilt, with a message, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import platform
 import uuid
 import warnings
 from pathlib import Path
@@ -27,10 +29,10 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = {"encoder": ("last_hidden_state",), "qa": ("start_logits", "end_logits")}
 _ONNX_OPSET = 17
 # Part of the cache key: a change to how a file is made must not reuse an old file.
-_RECIPE = {
-    "fp32": "opset17-torchscript-v1",
-    "int8": "opset17-torchscript-v1-int8-dynamic-per-channel-reduce-range-fp32-attention-output-intermediate",
-}
+_RECIPE = "opset17-torchscript-v1"
+# The MatMuls an int8 export keeps in float32, by kind (chosen in the README, Performance: what
+# each choice costs in speed and in F1 / recall@5 on this project's benchmarks).
+_FLOAT32_MATMULS: dict[str, tuple[str, ...]] = {"encoder": (), "qa": ()}
 
 
 def cached_export(kind: str, location: str, precision: str, cache_dir: Path, check: Any = None) -> Path:
@@ -41,7 +43,8 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
     """
     if kind not in KINDS or precision not in PRECISIONS:
         raise ValueError(f"no ONNX export for {kind}/{precision}")
-    target = Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, precision)}.onnx"
+    recipe = _RECIPE if precision == "fp32" else f"{_RECIPE}-int8-dynamic-per-channel-{_int8_variant(kind)}"
+    target = Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, recipe)}.onnx"
     if target.is_file():
         try:
             if check is not None:
@@ -69,7 +72,7 @@ def _export(kind: str, location: str, precision: str, target: Path) -> None:
     try:
         _export_fp32(kind, _load_torch_model(kind, location), tmp_fp32)
         if precision == "int8":
-            _quantize(tmp_fp32, tmp_int8)
+            _quantize(kind, tmp_fp32, tmp_int8)
             os.replace(tmp_int8, target)
         else:
             os.replace(tmp_fp32, target)
@@ -129,36 +132,54 @@ def _export_fp32(kind: str, model: Any, path: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, int8: Path) -> None:
+def _quantize(kind: str, fp32: Path, int8: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel scales and 7-bit weights (reduce_range), and the attention output projections and
-    # FFN expansions kept in float32: plain per-tensor int8 lost 3.5 F1 on the first 200 dev-v1.1
-    # questions, all-int8 per-channel 0.6 F1 on all of dev-v1.1 (README, Benchmarks).
     logging.disable(logging.WARNING)  # its advice to pre-process is for vision models, not ours
     try:
         quantize_dynamic(
-            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-            nodes_to_exclude=_float32_nodes(fp32),
+            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=_reduce_range(),
+            nodes_to_exclude=_float32_nodes(kind, fp32),
         )
     finally:
         logging.disable(logging.NOTSET)
 
 
-def _float32_nodes(path: Path) -> list[str]:
+def _float32_nodes(kind: str, path: Path) -> list[str]:
     import onnx
 
+    keep = _FLOAT32_MATMULS[kind]
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type == "MatMul" and ("attention/output/dense" in n.name or "intermediate/dense" in n.name)]
+    return [n.name for n in graph.node if n.op_type == "MatMul" and any(part in n.name for part in keep)]
 
 
-def _source_key(kind: str, location: str, precision: str) -> str:
+@functools.cache
+def _reduce_range() -> bool:
+    """7-bit weights, where the CPU may lack VNNI: its u8 x s8 products can saturate 16 bits otherwise.
+
+    ONNX Runtime's advice for dynamic quantisation; on a CPU with VNNI (or on ARM) 8-bit weights are
+    exact and keep more accuracy. Decided on the machine that makes the export, and part of its name.
+    """
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return not any(flag in flags.split() for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def _int8_variant(kind: str) -> str:
+    return "|".join(["7bit" if _reduce_range() else "8bit", *_FLOAT32_MATMULS[kind]])
+
+
+def _source_key(kind: str, location: str, recipe: str) -> str:
     """What the file came from: the model files' names, sizes and times (or a Hub id), kind and recipe.
 
     Sizes and modification times, not the weights' bytes: hashing 90 MB on every start would cost a
     fifth of a second of the cold start, and new weights always come with a new file.
     """
-    digest = hashlib.sha256(f"{kind}|{_RECIPE[precision]}".encode())
+    digest = hashlib.sha256(f"{kind}|{recipe}".encode())
     folder = Path(location)
     files = sorted(p for pattern in ("*.safetensors", "*.bin", "config.json") for p in folder.glob(pattern)) if folder.is_dir() else []
     for path in files:

@@ -148,7 +148,7 @@ def test_backends_table_puts_each_backend_beside_the_others() -> None:
 
     def row(backend: str, default: bool, speeds: dict[int, float]) -> BackendResult:
         return BackendResult(backend, default, 1.5, Latency(0.04, 0.08), 0.74, 0.8, 10570, 0.67, 0.78, 30.0,
-                             0.9, 0.8, speeds, 310.0, 330.0)
+                             0.55, 0.62, 0.9, 0.8, speeds, 310.0, 330.0)
 
     table = backends_table([row("onnx", True, {2000: 120.0, 20000: 118.0}), row("torch", False, {2000: 31.0})])
 
