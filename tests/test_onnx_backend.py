@@ -44,13 +44,16 @@ def torch_reader() -> ExtractiveReader:
 
 
 def test_onnx_vectors_equal_sentence_transformers(embedder) -> None:
-    assert isinstance(embedder, OnnxEmbedder)  # the default
     texts = [*PASSAGES, *(t[:2500] for t in _seed_texts()), "  padded with spaces  ", "x"]
-    onnx = embedder.embed(texts)
     reference = SentenceTransformerEmbedder(Config(embed_backend="torch")).embed(texts)
-    assert onnx.shape == reference.shape == (len(texts), 384) and onnx.dtype == np.float32
-    assert np.abs(onnx - reference).max() < 1e-4
-    assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+    fp32 = OnnxEmbedder(Config(embed_backend="onnx")).embed(texts)
+    assert fp32.shape == reference.shape == (len(texts), 384) and fp32.dtype == np.float32
+    assert np.abs(fp32 - reference).max() < 1e-4
+    assert np.allclose(np.linalg.norm(fp32, axis=1), 1.0, atol=1e-5)
+    assert isinstance(embedder, OnnxEmbedder) and np.abs(embedder.embed(texts) - fp32).max() < 1e-6  # the default
+    # int8 weights: the same directions, give or take (recall@5 is in the benchmark).
+    int8 = OnnxEmbedder(Config(embed_backend="onnx-int8")).embed(texts)
+    assert (int8 * reference).sum(axis=1).min() > 0.97
     assert embedder.embed([]).shape == (0, 384)
 
 
@@ -71,7 +74,7 @@ def test_windows_tokenise_as_transformers(reader: ExtractiveReader) -> None:
 
 
 def test_onnx_reader_gives_the_torch_answers(reader: ExtractiveReader, torch_reader: ExtractiveReader) -> None:
-    assert isinstance(reader.backend, OnnxQaModel)  # the default
+    assert Config().reader_backend == "onnx" and isinstance(reader.backend, OnnxQaModel)  # the default
     long_text = _seed_texts()[0]
     chunks = [Chunk(f"d{i}.txt", 0, 0, len(t), t) for i, t in enumerate([*PASSAGES, long_text])]
     for question in QUESTIONS:
@@ -82,17 +85,17 @@ def test_onnx_reader_gives_the_torch_answers(reader: ExtractiveReader, torch_rea
             assert a.start_logit == pytest.approx(b.start_logit, abs=1e-3) and a.null_end_logit == pytest.approx(b.null_end_logit, abs=1e-3)
 
 
-def test_int8_reader_stays_close(tmp_path: Path, torch_reader: ExtractiveReader) -> None:
-    int8 = ExtractiveReader(Config(reader_backend="onnx-int8", cache_dir=tmp_path))
-    assert int8.backend.path.stat().st_size < 45_000_000  # mostly int8: well under the 90 MB of float32
+def test_int8_reader_stays_close(torch_reader: ExtractiveReader) -> None:
+    int8 = ExtractiveReader(Config(reader_backend="onnx-int8"))
+    assert int8.backend.path.stat().st_size < 30_000_000  # int8 weights: a quarter of the 90 MB of float32
     chunks = [Chunk(f"d{i}.txt", 0, 0, len(t), t) for i, t in enumerate(PASSAGES)]
     for question in QUESTIONS[:3]:
-        assert int8.read(question, chunks)[0].text == torch_reader.read(question, chunks)[0].text
-    assert [p.name for p in (tmp_path / "onnx").iterdir()] == [int8.backend.path.name]  # no temporary files
+        ours, theirs = int8.read(question, chunks)[0], torch_reader.read(question, chunks)[0]
+        assert ours.text == theirs.text and ours.probability == pytest.approx(theirs.probability, abs=0.1)
 
 
 def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    config = Config(cache_dir=tmp_path)
+    config = Config(cache_dir=tmp_path, embed_backend="onnx")
     with caplog.at_level(logging.WARNING, logger="rag.onnx_export"):
         first = OnnxEmbedder(config)
         vectors = first.embed(PASSAGES)
