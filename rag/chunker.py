@@ -25,7 +25,7 @@ def chunk(doc: Document, size: int, overlap: int) -> list[Chunk]:
     Returns:
         Passages in document order; each one's text equals doc.text[start:end].
     """
-    pieces = [p for start, end in _sentences(doc.text) for p in _cut_long(doc.text, start, end, size)]
+    pieces = [p for start, end in sentences(doc.text) for p in _cut_long(doc.text, start, end, size)]
     chunks: list[Chunk] = []
     first = 0
     while first < len(pieces):
@@ -54,13 +54,13 @@ def chunk(doc: Document, size: int, overlap: int) -> list[Chunk]:
 def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the sentence(s) of ``text`` that hold ``text[start:end]`` (the span itself at least)."""
     first, last = start, end
-    for s, e in _sentences(text):
+    for s, e in sentences(text):
         if s <= start < e or (s < end <= e):
             first, last = min(first, s), max(last, e)
     return first, last
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
+def sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences, without surrounding whitespace."""
     spans = []
     start = 0

@@ -1,4 +1,4 @@
-"""What the web chat shows, built from real answers: escaping, answer messages, highlighted evidence."""
+"""What the web chat shows, built from real answers: escaping, answer messages with source cards, highlighted evidence."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from rag.ui import render
+from rag.ui.sources import answer_sources
 
 from rag import Pipeline
 
@@ -52,43 +53,51 @@ def test_any_text_shows_as_written(text: str) -> None:
     assert " ".join(shown.split()) == " ".join(text.split())
 
 
-def test_answer_reads_as_its_sentence_with_numbered_citations(seeds_pipeline: Pipeline) -> None:
+def test_answer_reads_as_its_sentence_with_numbered_source_cards(seeds_pipeline: Pipeline) -> None:
     answer = seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?")
-    statement, listing = render.answer_messages(answer, 0.5)
-    assert statement["role"] == "assistant" and "metadata" not in statement
-    assert statement["content"].startswith("**Seoul**")
-    assert "met in **Seoul** on Monday" in statement["content"].replace("\\", "")
-    assert f"[{len(answer.citations)}]" in statement["content"]
-    assert f"Confidence {answer.confidence:.2f}" in statement["content"]
-    assert listing["metadata"]["title"] == f"Citations ({len(answer.citations)})"
-    for n, citation in enumerate(answer.citations, start=1):
-        assert f"**[{n}]** {render.escape_markdown(citation.doc_id)}" in listing["content"]
-    label = render.citation_labels(answer)[0]
-    assert label.startswith(f"[1] {answer.citations[0].doc_id} — South Korean Defense Minister") and ", characters 85–90" in label
+    sources = answer_sources(answer, seeds_pipeline.document_info)
+    [message] = render.answer_messages(answer, 0.5, 4, sources)
+    content = message["content"]
+    assert message["role"] == "assistant" and "metadata" not in message
+    assert content.startswith("**Seoul**")
+    assert "met in **Seoul** on Monday" in content.replace("\\", "")
+    assert f"Confidence {answer.confidence:.2f} · {len(sources)} sources" in content
+    # Every source has a marker in the statement (linking to this message's source) and one card.
+    for source in sources:
+        assert content.count(f"(#source-4-{source.number})") == 2  # the marker and the card's number
+        assert f"> **{render.marker(4, source.number)}** {render.escape_markdown(source.name)}" in content
+    rendered = MarkdownIt("commonmark").render(content)
+    assert rendered.count("<blockquote>") == len(sources)
+    assert '<a href="#source-4-1">[1]</a>' in rendered
+    label = render.source_labels(sources)[0]
+    assert label.startswith("[1] South Korean Defense Minister Ahn Gyu-back and Japanese Minister")
 
 
 def test_abstention_says_so_and_lists_the_closest_passages(seeds_pipeline: Pipeline) -> None:
     answer = seeds_pipeline.ask("Who painted the Mona Lisa?")
     assert answer.abstained
-    statement, closest = render.answer_messages(answer, 0.5)
-    assert "The documents don't say." in statement["content"]
-    assert "below the threshold 0.50" in statement["content"]
-    assert closest["metadata"]["title"] == "Closest passages"
-    assert closest["content"].count("(score ") == min(3, len(answer.passages))
-    assert render.citation_labels(answer) == []
+    sources = answer_sources(answer, seeds_pipeline.document_info)
+    [message] = render.answer_messages(answer, 0.5, 1, sources)
+    assert "The documents don't say." in message["content"]
+    assert "below the threshold 0.50" in message["content"]
+    assert "Closest passages: " + " ".join(render.marker(1, n) for n in range(1, len(sources) + 1)) in message["content"]
+    assert len(sources) == min(3, len(answer.passages)) and {s.kind for s in sources} == {"closest"}
+    assert all(label.endswith("— closest passage") for label in render.source_labels(sources))
+    # The evidence panel shows a closest passage whole, with nothing marked as the answer.
+    assert render.highlighted_passage(sources[0]) == [(answer.passages[0].chunk.text, None)]
 
 
 def test_highlights_cover_exactly_the_cited_span(seeds_pipeline: Pipeline, seeds_documents) -> None:
     answer = seeds_pipeline.ask("In what year did South Korea and Japan normalize diplomatic relations?")
-    for citation in answer.citations:
-        pieces = render.highlighted_passage(citation)
-        assert "".join(text for text, _ in pieces) == citation.passage.text
-        assert [text for text, label in pieces if label] == [citation.quote]
-        document = seeds_documents[citation.doc_id]
-        whole = render.highlighted_document(document, citation)
+    for source in answer_sources(answer):
+        pieces = render.highlighted_passage(source)
+        assert "".join(text for text, _ in pieces) == source.passage.text
+        document = seeds_documents[source.doc_id]
+        assert [text for text, label in pieces if label] == [document.text[source.start:source.end]]
+        whole = render.highlighted_document(document, source)
         assert "".join(text for text, _ in whole) == document.text
         before = "".join(text for text, label in whole[: [label for _, label in whole].index("answer")])
-        assert len(before) == citation.start
+        assert len(before) == source.start
 
 
 def test_passage_rows_follow_the_retrieval_order(seeds_pipeline: Pipeline) -> None:

@@ -1,4 +1,4 @@
-"""What the web chat does when people act: ask, pick a citation, open a document, upload files.
+"""What the web chat does when people act: ask, pick a source, open a document, upload files.
 
 Each handler takes the pipeline and plain values and returns a typed result; ui/app.py only wires
 them to Gradio components. Errors a user can act on come back as text in the chat, or as ``gr.Error``.
@@ -6,6 +6,7 @@ them to Gradio components. Errors a user can act on come back as text in the cha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ import gradio as gr
 from rag.conversation import Conversation
 from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.types import Answer, Citation
+from rag.types import Answer
 
 from . import render
+from .sources import Source, answer_sources
 
 # Follow-up questions look back one turn; a few are kept per browser session.
 _TURNS_KEPT = 5
+_MARKER_TARGET = re.compile(r"^(\d+)-(\d+)(?:@.*)?$")
 
 
 @dataclass(slots=True)
@@ -30,10 +33,11 @@ class ChatTurn:
     history: list[dict[str, Any]]  # the chat messages, the new question and answer at the end
     answer: Answer | None = None  # None: the question was refused (the chat says why)
     turns: list[Any] = field(default_factory=list)  # the conversation, for follow-ups
+    sources: list[Source] = field(default_factory=list)  # the answer's numbered sources
 
     @property
-    def citation_labels(self) -> list[str]:
-        return render.citation_labels(self.answer) if self.answer else []
+    def source_labels(self) -> list[str]:
+        return render.source_labels(self.sources)
 
     @property
     def passage_rows(self) -> list[list[Any]] | None:
@@ -41,23 +45,27 @@ class ChatTurn:
 
     @property
     def evidence(self) -> list[tuple[str, str | None]] | None:
-        if self.answer is None or not self.answer.citations:
-            return None
-        return render.highlighted_passage(self.answer.citations[0])
+        return render.highlighted_passage(self.sources[0]) if self.sources else None
+
+
+def echo_question(text: str, history: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], str]:
+    """The chat with the question shown at once (before it is answered), and the question to answer;
+    an empty question changes nothing and returns "" (the page says why in a notice)."""
+    history = list(history or [])
+    text = (text or "").strip()
+    if text:
+        history.append({"role": "user", "content": render.escape_markdown(text)})
+    return history, text
 
 
 def respond(pipeline: Pipeline, text: str, history: list[dict[str, Any]] | None, top_k: int, retrieval: str,
-            min_confidence: float, past_turns: list[Any] | None) -> ChatTurn:
-    """Answer a question in the conversation so far.
+            min_confidence: float, past_turns: list[Any] | None, number: int = 1) -> ChatTurn:
+    """Answer the question that ``history`` already ends with (see ``echo_question``).
 
-    Raises:
-        gr.Error: The question is empty.
+    Args:
+        number: This answer's place in the conversation (from 1), which its ``[n]`` markers name.
     """
     history = list(history or [])
-    text = (text or "").strip()
-    if not text:
-        raise gr.Error("Type a question first.")
-    history.append({"role": "user", "content": render.escape_markdown(text)})
     conversation = Conversation(pipeline)
     conversation.turns = list(past_turns or [])
     try:
@@ -65,31 +73,38 @@ def respond(pipeline: Pipeline, text: str, history: list[dict[str, Any]] | None,
     except RagError as err:
         history.append({"role": "assistant", "content": render.escape_markdown(f"Sorry: {err}")})
         return ChatTurn(history, None, list(past_turns or []))
-    history.extend(render.answer_messages(answer, min_confidence))
-    return ChatTurn(history, answer, conversation.turns[-_TURNS_KEPT:])
+    sources = answer_sources(answer, pipeline.document_info)
+    history.extend(render.answer_messages(answer, min_confidence, number, sources))
+    return ChatTurn(history, answer, conversation.turns[-_TURNS_KEPT:], sources)
 
 
-def picked_citation(label: str | None, answer: Answer | None) -> Citation | None:
-    """The citation an evidence-picker label names, or None."""
-    if not label or answer is None:
+def marker_target(target: str | None) -> tuple[int, int] | None:
+    """(answer number, source number) from a clicked marker's "2-3" (with an optional "@time"), or None."""
+    match = _MARKER_TARGET.match((target or "").strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def picked_source(label: str | None, sources: list[Source] | None) -> Source | None:
+    """The source an evidence-picker label names, or None."""
+    if not label or not sources:
         return None
-    labels = render.citation_labels(answer)
-    return answer.citations[labels.index(label)] if label in labels else None
+    labels = render.source_labels(sources)
+    return sources[labels.index(label)] if label in labels else None
 
 
-def document_with_span(pipeline: Pipeline, citation: Citation | None) -> list[tuple[str, str | None]]:
-    """The cited document whole, its span highlighted.
+def document_with_span(pipeline: Pipeline, source: Source | None) -> list[tuple[str, str | None]]:
+    """The source's document whole, its span highlighted.
 
     Raises:
-        gr.Error: No citation is picked, or the document cannot be read.
+        gr.Error: No source is picked, or the document cannot be read.
     """
-    if citation is None:
-        raise gr.Error("Ask a question first; its citations' documents open here.")
+    if source is None:
+        raise gr.Error("Pick a source first: ask a question, then choose one of its sources above.")
     try:
-        document = pipeline.document(citation.doc_id)
+        document = pipeline.document(source.doc_id)
     except RagError as err:
         raise gr.Error(str(err)) from None
-    return render.highlighted_document(document, citation)
+    return render.highlighted_document(document, source)
 
 
 def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:

@@ -11,16 +11,15 @@ import html
 import re
 from typing import Any
 
-from rag.chunker import sentence_around
-from rag.text import shorten, source_list
-from rag.types import Answer, Citation, Document, Hit
+from rag.types import Answer, Document, Hit
+
+from .sources import Source, answer_sources
 
 # Every character Markdown (CommonMark + GFM) gives a meaning to; a backslash makes it literal.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$=:])")
 # Spaces at the start of a line would turn document text into a code block.
 _LEADING_SPACES = re.compile(r"(?<=\n)[ \t]+")
-_SNIPPET_CHARS = 240
-_TITLE_CHARS = 60
+_WHITESPACE = re.compile(r"\s+")
 
 
 def escape_markdown(text: str, line_start: bool = True) -> str:
@@ -38,103 +37,110 @@ def escape_markdown(text: str, line_start: bool = True) -> str:
     return escaped
 
 
-def answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any]]:
-    """The assistant's chat messages for one answer: the statement, then a collapsible list.
+def answer_messages(answer: Answer, min_confidence: float, turn: int = 1,
+                    sources: list[Source] | None = None) -> list[dict[str, Any]]:
+    """The assistant's chat message for one answer: the statement, then its numbered source cards.
 
-    An answer reads as its sentence with the span in bold, then confidence and citation numbers;
-    the second message (titled, so the chat shows it folded) lists the citations' passages.
-    Abstaining says so plainly and lists the passages that came closest.
+    An answer reads as its span in bold, the supporting sentence with clickable ``[n]`` markers,
+    confidence and one count of sources; the cards under it (Markdown block quotes, styled as cards)
+    name each source and quote its sentence. Abstaining says so plainly, with the closest passages
+    as its sources. ``turn`` numbers the answer in the conversation, so that a marker names its
+    own message (``#source-<turn>-<n>``) and the page can show that source.
     """
+    sources = answer_sources(answer) if sources is None else sources
     taken_as = f"*Taken as:* {escape_markdown(answer.interpreted_as)}\n\n" if answer.interpreted_as else ""
-    messages = _answer_messages(answer, min_confidence)
-    if taken_as:
-        messages[0] = {**messages[0], "content": taken_as + messages[0]["content"]}
-    return messages
+    statement = _abstention(answer, min_confidence, turn, sources) if answer.abstained else _statement(answer, turn, sources)
+    cards = "\n\n".join(source_card(source, turn) for source in sources)
+    return [{"role": "assistant", "content": taken_as + statement + (f"\n\n{cards}" if cards else "")}]
 
 
-def _answer_messages(answer: Answer, min_confidence: float) -> list[dict[str, Any]]:
-    if answer.abstained:
-        text = (
-            f"**The documents don't say.** The best candidate had confidence {answer.confidence:.2f}, "
-            f"below the threshold {min_confidence:.2f}."
-        )
-        closest = "\n\n".join(
-            f"**{n}.** {escape_markdown(hit.chunk.doc_id)} (score {hit.score:.3f})  \n{_snippet(hit.chunk.text)}"
-            for n, hit in enumerate(answer.passages[:3], start=1)
-        )
-        messages = [{"role": "assistant", "content": text}]
-        if closest:
-            messages.append({"role": "assistant", "content": closest, "metadata": {"title": "Closest passages", "status": "done"}})
-        return messages
+def marker(turn: int, number: int) -> str:
+    """A clickable ``[n]`` that selects source n of answer ``turn``."""
+    return f"[\\[{number}\\]](#source-{turn}-{number})"
 
-    best = answer.citations[0]
-    numbers = "".join(f"[{n}]" for n in range(1, len(answer.citations) + 1))
-    passages = answer.to_json()["supporting_passages"]
-    found_in = f"found in {passages} passage{'s' if passages != 1 else ''}"
-    source = " · ".join(escape_markdown(v) for v in (best.title and shorten(best.title, _TITLE_CHARS), best.date) if v)
+
+def source_card(source: Source, turn: int) -> str:
+    """One source as a Markdown block quote: number, readable name, date and page, the sentence."""
+    said = f" says “{escape_markdown(source.answer or '')}”" if source.kind == "alternative" else ""
+    head = f"**{marker(turn, source.number)}** {escape_markdown(source.name)}" + (
+        f" · {escape_markdown(source.details)}" if source.details else "") + said
+    before, span, after = source.quote
+    quote = escape_markdown(_flat(before)) + (f"**{escape_markdown(_flat(span), line_start=False)}**" if span else "") + \
+        escape_markdown(_flat(after), line_start=False)
+    lines = [head, f"“{quote.strip()}”"]
+    if source.context:
+        lines.append(f"*Also in this passage:* “{escape_markdown(_flat(source.context))}”")
+    return "\n".join(f"> {line}  " for line in lines)
+
+
+def _statement(answer: Answer, turn: int, sources: list[Source]) -> str:
+    own = [s for s in sources if s.kind == "answer"]
+    best = own[0]
+    before, span, after = best.quote
+    sentence = (escape_markdown(_flat(before)) + f"**{escape_markdown(_flat(span), line_start=False)}**"
+                + escape_markdown(_flat(after), line_start=False)).strip()
+    markers = " ".join(marker(turn, s.number) for s in own)
+    count = len(sources)
     statement = (
         f"**{escape_markdown(answer.text or '')}**\n\n"
-        f"“{_sentence_with_span(best)}” {numbers}\n\n"
-        + (f"Source: {source}\n\n" if source else "")
-        + f"Confidence {answer.confidence:.2f} · {found_in}"
+        f"“{sentence}” {markers}\n\n"
+        f"Confidence {answer.confidence:.2f} · {count} source{'s' if count != 1 else ''}"
     )
     if answer.alternatives:
-        versions = [f"“{escape_markdown(answer.text or '')}” ({escape_markdown(source_list(answer.citations))})"]
-        versions += [f"“{escape_markdown(a.text)}” ({escape_markdown(source_list(a.citations))}, confidence {a.confidence:.2f})"
-                     for a in answer.alternatives]
+        versions = [f"“{escape_markdown(answer.text or '')}” {markers}"]
+        for alternative in answer.alternatives:
+            theirs = " ".join(marker(turn, s.number) for s in sources if s.kind == "alternative" and s.answer == alternative.text)
+            versions.append(f"“{escape_markdown(alternative.text)}” {theirs} (confidence {alternative.confidence:.2f})")
         statement += "\n\n**The sources disagree:** " + "; ".join(versions) + "."
         if answer.chosen_because:
             statement += f" Chosen: “{escape_markdown(answer.text or '')}”, because {escape_markdown(answer.chosen_because)}."
-    listing = "\n\n".join(
-        f"**[{n}]** {escape_markdown(c.doc_id + _where(c))}, characters {c.start}–{c.end}  \n{_passage_with_span(c)}"
-        for n, c in enumerate(answer.citations, start=1)
+    return statement
+
+
+def _abstention(answer: Answer, min_confidence: float, turn: int, sources: list[Source]) -> str:
+    text = (
+        f"**The documents don't say.** The best candidate had confidence {answer.confidence:.2f}, "
+        f"below the threshold {min_confidence:.2f}."
     )
-    return [
-        {"role": "assistant", "content": statement},
-        {"role": "assistant", "content": listing, "metadata": {"title": f"Citations ({len(answer.citations)})", "status": "done"}},
-    ]
+    if sources:
+        text += " Closest passages: " + " ".join(marker(turn, s.number) for s in sources)
+    return text
 
 
-def citation_labels(answer: Answer) -> list[str]:
-    """One label per citation for the evidence picker: "[1] doc_id, characters 85–90"."""
-    return [f"[{n}] {c.doc_id}{_where(c)}, characters {c.start}–{c.end}" for n, c in enumerate(answer.citations, start=1)]
+def source_labels(sources: list[Source]) -> list[str]:
+    """One label per source for the evidence picker: "[1] name (date)"."""
+    return [f"[{s.number}] {s.name}" + (f" ({s.details})" if s.details else "")
+            + (" — closest passage" if s.kind == "closest" else f" — says “{s.answer}”" if s.kind == "alternative" else "")
+            for s in sources]
 
 
-def _where(citation: Citation) -> str:
-    """" — title (date, p. 3)" as far as the document states them."""
-    details = ", ".join(v for v in (citation.date, f"p. {citation.page}" if citation.page else None) if v)
-    title = f" — {shorten(citation.title, _TITLE_CHARS)}" if citation.title else ""
-    return title + (f" ({details})" if details else "")
+def highlighted_passage(source: Source) -> list[tuple[str, str | None]]:
+    """The source's passage as (text, label) pieces for gr.HighlightedText, the span labelled
+    (a closest passage has none)."""
+    span = source.span_in_passage
+    return _highlight(source.passage.text, *span) if span else [(source.passage.text, None)]
 
 
-def highlighted_passage(citation: Citation) -> list[tuple[str, str | None]]:
-    """The citation's passage as (text, label) pieces for gr.HighlightedText, the span labelled."""
-    passage = citation.passage
-    return _highlight(passage.text, citation.start - passage.start, citation.end - passage.start)
-
-
-def highlighted_document(document: Document, citation: Citation) -> list[tuple[str, str | None]]:
-    """The whole document with the cited span labelled."""
-    return _highlight(document.text, citation.start, citation.end)
+def highlighted_document(document: Document, source: Source) -> list[tuple[str, str | None]]:
+    """The whole document with the source's span (or a closest passage whole) labelled."""
+    return _highlight(document.text, source.start, source.end)
 
 
 def passage_rows(hits: tuple[Hit, ...] | list[Hit]) -> list[list[Any]]:
-    """Rows of the retrieved-passages table: rank, document, characters, scores, passage."""
+    """Rows of the "Why these passages?" table: rank, document, how close in meaning, words shared, passage."""
     return [
-        [
-            rank,
-            hit.chunk.doc_id,
-            f"{hit.chunk.start}–{hit.chunk.end}",
-            round(hit.score, 4),
-            round(hit.dense_score, 3),
-            round(hit.bm25_score, 2),
-            hit.chunk.text,
-        ]
+        [rank, hit.chunk.doc_id, round(hit.dense_score, 2), round(hit.bm25_score, 1), hit.chunk.text]
         for rank, hit in enumerate(hits, start=1)
     ]
 
 
-PASSAGE_HEADERS = ["#", "document", "characters", "score", "cosine", "BM25", "passage"]
+PASSAGE_HEADERS = ["rank", "document", "meaning match (0–1)", "shared words (BM25)", "passage"]
+PASSAGES_EXPLAINED = (
+    "rag looks for passages two ways: by **meaning** (how close the passage's embedding is to the "
+    "question's, from 0 to 1) and by **shared words** (BM25: higher when the passage shares more of the "
+    "question's rarer words; 0 when it shares none). The hybrid setting ranks by both; the reader then "
+    "looks for the answer in the top passages."
+)
 
 
 def _highlight(text: str, start: int, end: int) -> list[tuple[str, str | None]]:
@@ -142,26 +148,6 @@ def _highlight(text: str, start: int, end: int) -> list[tuple[str, str | None]]:
     return [(piece, label) for piece, label in pieces if piece]
 
 
-def _sentence_with_span(citation: Citation) -> str:
-    passage = citation.passage
-    start, end = citation.start - passage.start, citation.end - passage.start
-    first, last = sentence_around(passage.text, start, end)
-    return (
-        escape_markdown(passage.text[first:start])
-        + f"**{escape_markdown(passage.text[start:end], line_start=False)}**"
-        + escape_markdown(passage.text[end:last], line_start=False)
-    )
-
-
-def _passage_with_span(citation: Citation) -> str:
-    passage = citation.passage
-    start, end = citation.start - passage.start, citation.end - passage.start
-    return (
-        escape_markdown(passage.text[:start])
-        + f"**{escape_markdown(passage.text[start:end], line_start=False)}**"
-        + escape_markdown(passage.text[end:], line_start=False)
-    )
-
-
-def _snippet(text: str) -> str:
-    return escape_markdown(shorten(text, _SNIPPET_CHARS))
+def _flat(text: str) -> str:
+    """A quote on one line (a line break would end the card's block quote); edge spaces kept as one."""
+    return _WHITESPACE.sub(" ", text)
