@@ -25,6 +25,7 @@ from rag.answer import normalize_answer
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "docs" / "web-chat.png"
+PHONE_SCREENSHOT = REPO / "docs" / "web-chat-phone.png"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
@@ -142,15 +143,22 @@ def page(browser, server):
 
 
 def _ask(page, question: str) -> None:
-    before = page.locator("#chat .message-row, #chat [data-testid='bot']").count()
+    before = page.locator("#chat [data-testid='bot']").count()
     page.fill("#question textarea", question)
     page.click("#ask-button")
+    # The question shows at once (the box is cleared then); the answer replaces the typing indicator.
     page.wait_for_function(
-        "n => document.querySelectorAll(\"#chat .message-row, #chat [data-testid='bot']\").length > n",
+        "n => document.querySelectorAll(\"#chat [data-testid='bot']\").length > n"
+        " && !document.querySelector('#chat .pending')",
         arg=before, timeout=ANSWER_TIMEOUT_MS,
     )
-    # The question box is cleared when the answer has arrived.
     page.wait_for_function("() => document.querySelector('#question textarea').value === ''", timeout=ANSWER_TIMEOUT_MS)
+    # The evidence panel is filled by the same update; wait until it names this answer (answers are
+    # numbered by their place in the chat).
+    page.wait_for_function(
+        "n => (document.querySelector('#citations')?.innerText || '').includes('Sources of answer ' + n)",
+        arg=before + 1, timeout=ANSWER_TIMEOUT_MS,
+    )
 
 
 def _text(raw: str) -> str:
@@ -166,7 +174,23 @@ def _all_bot_text(page) -> str:
 
 
 def _passage_rows(page) -> int:
+    if not page.locator("#passages").is_visible():
+        page.get_by_text("Why these passages?").click()  # folded by default
     return int(page.locator("#passages [role=grid]").get_attribute("aria-rowcount")) - 1  # minus the header
+
+
+def _click_marker(page, answer: int, source: int) -> None:
+    """Click the [n] marker of answer ``answer`` (from 1) and wait until the evidence panel lists its sources."""
+    page.locator(f"#chat a[href='#source-{answer}-{source}']").first.click()
+    page.wait_for_function(
+        "([a, n]) => (document.querySelector('#citations')?.innerText || '').includes('Sources of answer ' + a)"
+        " && document.querySelector('#citations input:checked')?.value.startsWith('[' + n + ']')",
+        arg=[answer, source], timeout=20_000,
+    )
+
+
+def _bot_messages(page):
+    return page.locator("#chat [data-testid='bot']")
 
 
 def _upload(page, name: str, content: bytes, tmp_path: Path) -> str:
@@ -212,16 +236,156 @@ def test_other_citation_shows_its_passage(page):
     labels = page.locator("#citations label")
     assert labels.count() >= 2
     first_passage = page.locator("#evidence .textfield").inner_text()
-    second = labels.nth(1).inner_text()  # "[2] 003_....txt, characters 133–138"
     labels.nth(1).click()
     page.wait_for_function(
         "t => document.querySelector('#evidence .textfield')?.innerText !== t", arg=first_passage, timeout=10_000
     )
-    doc_id = second.split()[1].rstrip(",")
-    document = " ".join((REPO / "seeds" / doc_id).read_text(encoding="utf-8").split())
     passage = " ".join(page.locator("#evidence .textfield").inner_text().split())
-    assert passage in document
+    seeds = [" ".join(p.read_text(encoding="utf-8").split()) for p in sorted((REPO / "seeds").glob("*.txt"))]
+    assert any(passage in document for document in seeds)
     assert page.locator("#evidence .highlighted").inner_text().strip().lower() == "seoul"  # "SEOUL" in a dateline
+
+
+def test_markers_select_their_source_in_its_own_message(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
+    first, second = _bot_messages(page).nth(0), _bot_messages(page).nth(1)
+    # Each answer keeps its own numbered cards, and its count says how many.
+    for message, answer in ((first, 1), (second, 2)):
+        cards = message.locator("blockquote")
+        shown = _text(message.inner_text())
+        count = cards.count()
+        assert count >= 1 and f"· {count} source" in shown
+        assert [cards.nth(i).locator("a").first.get_attribute("href") for i in range(count)] == [
+            f"#source-{answer}-{n}" for n in range(1, count + 1)]
+    assert "46" in _text(second.inner_text())
+    # A marker of the first answer, clicked after the second arrived, shows that answer's source: the
+    # passage with its span, and the whole document with the span highlighted.
+    _click_marker(page, 1, 2)
+    page.wait_for_selector("#document-view .highlighted")
+    assert page.locator("#evidence .highlighted").inner_text().strip().lower() == "seoul"
+    assert page.locator("#document-view .highlighted").inner_text().strip().lower() == "seoul"
+    assert page.locator("#citations label").count() == first.locator("blockquote").count()
+    # And the second answer's first marker switches the panel to the second answer's sources.
+    _click_marker(page, 2, 1)
+    page.wait_for_function("() => document.querySelector('#evidence .highlighted')?.innerText.includes('46')",
+                           timeout=20_000)
+    assert page.locator("#citations label").count() == second.locator("blockquote").count()
+
+
+def test_question_shows_at_once_with_one_typing_indicator(page):
+    # Watch the page from the click until the answer: the question must show before the answer does,
+    # with one typing indicator in the chat and no progress overlay anywhere else.
+    page.evaluate("""() => {
+      window.__seen = {questionFirst: false, indicators: 0, covered: [], answered: false};
+      const look = () => {
+        const s = window.__seen;
+        const asked = document.querySelectorAll('#chat [data-testid="user"]').length > 0;
+        const answered = document.querySelectorAll('#chat [data-testid="bot"]').length > 0;
+        if (asked && !answered) s.questionFirst = true;
+        s.answered = s.answered || answered;
+        s.indicators = Math.max(s.indicators, document.querySelectorAll('#chat .pending, #chat [aria-label="Loading response"]').length);
+        for (const t of document.querySelectorAll('[data-testid="status-tracker"]')) {
+          const box = t.getBoundingClientRect();
+          if (!t.closest('#chat') && !t.classList.contains('hide') && box.width > 0 && box.height > 0)
+            s.covered.push(t.parentElement?.id || t.parentElement?.className || '?');
+        }
+      };
+      new MutationObserver(look).observe(document.body, {subtree: true, childList: true, attributes: true});
+    }""")
+    page.fill("#question textarea", "What is the name of the South Korean Air Force aerobatic team?")
+    page.click("#ask-button")
+    page.wait_for_function("() => window.__seen.answered && !document.querySelector('#chat .pending')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    seen = page.evaluate("() => window.__seen")
+    assert seen["questionFirst"], "the question appeared only with its answer"
+    assert seen["indicators"] == 1
+    assert seen["covered"] == []
+
+
+def test_empty_question_says_why_and_logs_no_traceback(page, server):
+    _, uploads = server
+    log = uploads.parent / "serve.log"
+    before = log.read_text(encoding="utf-8", errors="replace")
+    page.fill("#question textarea", "   ")
+    page.click("#ask-button")
+    page.get_by_text("Type a question first.").wait_for(timeout=10_000)
+    assert page.locator("#chat [data-testid='user']").count() == 0
+    time.sleep(0.5)
+    added = log.read_text(encoding="utf-8", errors="replace")[len(before):]
+    assert "Traceback" not in added, added
+
+
+def test_clear_resets_every_panel(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    _click_marker(page, 1, 1)
+    page.wait_for_selector("#document-view .highlighted")
+    assert _passage_rows(page) > 0
+    page.locator("#chat button[title='Clear'], #chat button[aria-label='Clear']").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#citations label').length === 0", timeout=10_000)
+    assert page.locator("#chat [data-testid='bot']").count() == 0
+    assert page.locator("#evidence .highlighted").count() == 0
+    assert " ".join(page.locator("#evidence .textfield").all_inner_texts()).strip() == ""
+    assert not page.locator("#document-view").is_visible()
+    assert page.locator("#open-document").is_disabled()
+    assert "ask a question first" in page.locator("#open-document").inner_text()
+    assert "Sources (ask a question first)" in page.locator("#citations").inner_text()
+    assert page.locator("#passages [role=grid]").get_attribute("aria-rowcount") in (None, "1")
+    # Numbering starts again: the next answer is answer 1.
+    _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
+    assert page.locator("#chat a[href='#source-1-1']").count() >= 1
+
+
+def test_copy_gives_plain_text_with_sources(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    page.locator("#chat button[title='Copy message']").last.click()
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.startsWith('Seoul'))", timeout=10_000)
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    context.close()
+    assert "\\" not in copied and "**" not in copied and "](#source" not in copied
+    assert "met in Seoul on Monday" in copied
+    assert "[1] South Korean Defense Minister Ahn Gyu-back" in copied  # the first source, named
+
+
+def test_phone_width_shows_the_answer_and_its_first_source_without_scrolling(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    time.sleep(0.5)  # the chat scrolls the new answer into view after it renders
+    answer = _bot_messages(page).last
+    first_card = answer.locator("blockquote").first
+    top = answer.locator("strong").first.bounding_box()
+    card = first_card.bounding_box()
+    page.screenshot(path=str(PHONE_SCREENSHOT))
+    context.close()
+    assert top is not None and card is not None
+    assert 0 <= top["y"] and card["y"] + card["height"] <= 844, (top, card)
+    assert card["x"] >= 0 and card["x"] + card["width"] <= 390
+
+
+def test_phone_width_has_no_sideways_scrolling_and_folds_the_passages(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
+    folded = not page.locator("#passages").is_visible()
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    context.close()
+    assert folded
+    assert wide <= 390
 
 
 def test_unanswerable_question_abstains_with_closest_passages(page):
@@ -229,7 +393,14 @@ def test_unanswerable_question_abstains_with_closest_passages(page):
     text = _all_bot_text(page)
     assert "The documents don't say." in text
     assert "Closest passages" in text
+    # The evidence panel lists the closest passages and shows the first, with nothing marked as the answer.
+    labels = page.locator("#citations label")
+    assert labels.count() >= 1 and all(t.endswith("closest passage") for t in labels.all_inner_texts())
+    assert page.locator("#evidence .textfield").inner_text().strip()
     assert page.locator("#evidence .highlighted").count() == 0
+    # Its whole document opens, the passage highlighted.
+    page.click("#open-document")
+    page.wait_for_selector("#document-view .highlighted")
     assert page.outside_requests == []
 
 
@@ -262,7 +433,10 @@ def test_upload_makes_a_document_citable(page, server, tmp_path):
     assert (uploads / "lighthouses.txt").read_text(encoding="utf-8") == UPLOADED_ARTICLE
     _ask(page, "Who was elected president of the Lighthouse Keepers Society?")
     assert "Marisol Quintero" in _all_bot_text(page)
-    assert page.locator("#citations label").first.inner_text().startswith("[1] uploads/lighthouses.txt")
+    assert page.locator("#citations label").first.inner_text().startswith("[1] The Lighthouse Keepers Society held")
+    _click_marker(page, 1, 1)
+    page.wait_for_selector("#document-view .highlighted")
+    assert "uploads/lighthouses.txt" in page.locator("#document-view").inner_text()  # the label names the file
 
 
 def test_bad_upload_is_refused_and_changes_nothing(page, server, tmp_path):
@@ -279,14 +453,13 @@ def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, tmp_path):
     assert "Added: uploads/markup.md" in status
     _ask(page, "Who leads the archive team?")
     assert "Ottoline Brandvold" in _all_bot_text(page)
-    page.get_by_text("Citations (").last.click()  # unfold the citations, which quote the markup
     page.click("#open-document")
     page.wait_for_selector("#document-view .highlighted")
     document = page.locator("#document-view").inner_text()
     assert "<script>window.__rag_xss = 1</script>" in document
     assert '<img src=x onerror="window.__rag_xss = 2">' in document
-    chat = _all_bot_text(page)
-    assert "<script>" in chat or "<img" in chat  # the quoted passage shows the markup literally
+    evidence = page.locator("#evidence").inner_text()
+    assert "<script>" in evidence and "<img" in evidence  # the cited passage shows the markup literally
     assert page.evaluate("() => window.__rag_xss") is None
     assert page.locator("#chat script, #chat img[src='x'], #document-view img, #evidence img").count() == 0
     # Markup typed as a question is shown as text too.
@@ -347,7 +520,7 @@ def test_follow_up_question_shows_how_it_was_taken(page):
     _ask(page, "Which Japanese prime minister announced his resignation?")
     assert "Shigeru Ishiba" in _all_bot_text(page)
     _ask(page, "On which day did he resign?")
-    last = _text(page.locator("#chat [data-testid='bot']").nth(-2).inner_text())  # the answer, before its citations
+    last = _text(page.locator("#chat [data-testid='bot']").last.inner_text())
     assert "Taken as: On which day did Shigeru Ishiba resign?" in last and "Sunday" in last
 
 
@@ -376,6 +549,17 @@ def test_disagreeing_sources_are_shown_with_dates(page):
     _ask(page, "Which Japanese defense minister visited Seoul in September 2025?")
     text = _all_bot_text(page)
     assert "The sources disagree:" in text and "Koizumi" in text and "2026-01-30" in text
+    # The other version has its own source card, and its marker shows its evidence.
+    cards = _bot_messages(page).last.locator("blockquote")
+    theirs = [i for i in range(cards.count()) if "says “" in cards.nth(i).inner_text()]
+    assert theirs, "the alternative has no source card"
+    card = cards.nth(theirs[0])
+    assert "2026-01-30" in " ".join(cards.nth(i).inner_text() for i in theirs)
+    number = int(card.locator("a").first.get_attribute("href").rsplit("-", 1)[1])
+    said = card.inner_text().split("says “", 1)[1].split("”", 1)[0]
+    _click_marker(page, 1, number)
+    page.wait_for_function("t => document.querySelector('#evidence .highlighted')?.innerText.trim() === t",
+                           arg=said, timeout=20_000)
 
 
 def test_server_listens_on_loopback_only(server):

@@ -43,7 +43,12 @@ _CSS = """
 .rag-hidden { display: none !important; }
 @media (max-width: 700px) {
   #intro p { display: none; }
+  #intro h2 { font-size: 1.1rem; margin: 0; }
   #chat { height: 72vh !important; }
+  #chat .bubble-wrap { padding: 6px !important; }
+  #chat .message-row { padding-left: 0 !important; padding-right: 0 !important; margin: 2px 0 !important; }
+  #chat .message-row, #chat .message, #chat .message-row > div { max-width: 100% !important; }
+  .gradio-container, .main, .contain { padding-left: 4px !important; padding-right: 4px !important; }
   #passages { max-width: 100%; overflow-x: auto; }
 }
 """
@@ -65,12 +70,17 @@ _PAGE_JS = """() => {
   let copied = null;
   document.addEventListener('click', (event) => {
     const button = event.target.closest && event.target.closest('#chat button');
-    copied = button ? button.closest('.message-row, .message-wrap > div') : null;
+    // A message's buttons follow it: the message is the nearest earlier sibling with content.
+    copied = null;
+    for (let node = button && button.closest('.message-buttons'); node; node = node.previousElementSibling) {
+      const content = node.querySelector('.message-content');
+      if (content) { copied = content; break; }
+    }
   }, true);
   if (navigator.clipboard && navigator.clipboard.writeText) {
     const write = navigator.clipboard.writeText.bind(navigator.clipboard);
     navigator.clipboard.writeText = (text) => {
-      const message = copied && copied.querySelector('.message-content, .prose, .md');
+      const message = copied;
       copied = null;
       return write(message ? message.innerText.replace(/\\u00a0/g, ' ').trim() : text);
     };
@@ -127,7 +137,7 @@ def _wire(page: _Page, pipeline: Pipeline) -> None:
                 gr.update(value=None, visible=False), turn.turns, _open_button(bool(labels)))
 
     def asked(trigger: Any) -> None:
-        trigger(echo, [p.question, p.chat], [p.chat, p.question, p.pending], queue=False, show_progress="hidden",
+        trigger(echo, [p.question, p.chat], [p.chat, p.question, p.pending], show_progress="hidden",
                 api_visibility="private").then(
             ask_in_chat, ask_inputs, ask_outputs, concurrency_id=_PIPELINE_QUEUE, show_progress="minimal",
             show_progress_on=[p.chat], api_visibility="private",
@@ -170,7 +180,7 @@ def _wire(page: _Page, pipeline: Pipeline) -> None:
         return (number, _picker(labels, number, labels[n - 1]), render.highlighted_passage(source),
                 _document_update(pipeline, source))
 
-    p.source_target.input(show_marked, [p.source_target, p.answers],
+    p.source_target.change(show_marked, [p.source_target, p.answers],
                           [p.shown, p.source_picker, p.evidence, p.document_view], api_visibility="private"
                           ).then(None, js=_SCROLL_TO_SPAN)
 
@@ -249,6 +259,7 @@ def _build_page(config: Config) -> _Page:
         with gr.Column(scale=3, min_width=320):
             chat = gr.Chatbot(
                 label="Conversation",
+                show_label=False,
                 height=560,
                 latex_delimiters=[],
                 allow_tags=False,

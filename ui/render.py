@@ -41,9 +41,9 @@ def answer_messages(answer: Answer, min_confidence: float, turn: int = 1,
                     sources: list[Source] | None = None) -> list[dict[str, Any]]:
     """The assistant's chat message for one answer: the statement, then its numbered source cards.
 
-    An answer reads as its span in bold, the supporting sentence with clickable ``[n]`` markers,
-    confidence and one count of sources; the cards under it (Markdown block quotes, styled as cards)
-    name each source and quote its sentence. Abstaining says so plainly, with the closest passages
+    An answer reads as its span in bold with clickable ``[n]`` markers, confidence and one count of
+    sources; the cards under it (Markdown block quotes, styled as cards) name each source and quote
+    its sentence, the span in bold, the best-supported one first. Abstaining says so plainly, with the closest passages
     as its sources. ``turn`` numbers the answer in the conversation, so that a marker names its
     own message (``#source-<turn>-<n>``) and the page can show that source.
     """
@@ -75,15 +75,11 @@ def source_card(source: Source, turn: int) -> str:
 
 def _statement(answer: Answer, turn: int, sources: list[Source]) -> str:
     own = [s for s in sources if s.kind == "answer"]
-    best = own[0]
-    before, span, after = best.quote
-    sentence = (escape_markdown(_flat(before)) + f"**{escape_markdown(_flat(span), line_start=False)}**"
-                + escape_markdown(_flat(after), line_start=False)).strip()
     markers = " ".join(marker(turn, s.number) for s in own)
     count = len(sources)
+    # The sentences are in the cards under it: the statement is the answer, its markers and one count.
     statement = (
-        f"**{escape_markdown(answer.text or '')}**\n\n"
-        f"“{sentence}” {markers}\n\n"
+        f"**{escape_markdown(answer.text or '')}** {markers}\n\n"
         f"Confidence {answer.confidence:.2f} · {count} source{'s' if count != 1 else ''}"
     )
     if answer.alternatives:
