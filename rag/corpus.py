@@ -5,20 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import unicodedata
 from pathlib import Path
 
-from rag.atomic import write_atomic
 from rag.errors import CorpusError
 from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
 from rag.text import printable
 from rag.types import Document
 
 log = logging.getLogger(__name__)
-
-# What the web chat accepts as uploads: plain text, whose bytes are checked before anything is written.
-UPLOAD_SUFFIXES = (".txt", ".md")
-
 
 def load_corpus(
     folder: Path, id_prefix: str = "", allow_empty: bool = False, max_bytes: int | None = None
@@ -70,47 +64,6 @@ def read_document(folder: Path, relative_id: str, doc_id: str | None = None) -> 
         return _document(path, doc_id)
     except ExtractError as err:
         raise CorpusError(f"document {doc_id!r} in {folder} cannot be read: {err}") from None
-
-
-def save_document(folder: Path, name: str, data: bytes, max_bytes: int) -> Path:
-    """Check an uploaded file and write it into ``folder`` atomically; a refused file writes nothing.
-
-    Raises:
-        CorpusError: The name is not a plain .txt/.md file name (no folders, no "..", not hidden),
-            the file is over ``max_bytes``, or it is not UTF-8 text with something in it.
-    """
-    check_upload_name(name)
-    if len(data) > max_bytes:
-        raise CorpusError(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} (max_upload_bytes)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CorpusError(f"{name} is not UTF-8 text") from None
-    if "\x00" in text:
-        raise CorpusError(f"{name} has binary content, not text")
-    if not text.strip():
-        raise CorpusError(f"{name} is empty")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return write_atomic(folder / name, data)
-
-
-def check_upload_name(name: str) -> None:
-    """Refuse a name that is not a plain .txt/.md file name (no folders, no "..", not hidden)."""
-    plain = (
-        bool(name)
-        and name == Path(name).name
-        and name not in (".", "..")
-        and "/" not in name
-        and "\\" not in name
-        and not name.startswith(".")
-        and not any(unicodedata.category(c).startswith("C") for c in name)
-        and len(name.encode("utf-8")) <= 255
-    )
-    if not plain:
-        raise CorpusError(f"refused file name {name!r}: use a plain file name such as notes.md, without folders")
-    if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
-        raise CorpusError(f"{name} is not a .txt or .md file")
 
 
 def content_hash(text: str) -> str:

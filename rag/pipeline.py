@@ -14,13 +14,7 @@ from rag.answer import decide
 from rag.atomic import write_atomic
 from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import (
-    check_folders_apart,
-    check_upload_name,
-    load_corpus,
-    read_document,
-    save_document,
-)
+from rag.corpus import check_folders_apart, load_corpus, read_document
 from rag.embedder import Embedder, make_embedder
 from rag.errors import (
     ConfigError,
@@ -40,6 +34,7 @@ from rag.store import (
     sync_index,
 )
 from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
+from rag.uploads import check_upload_name, list_uploads, remove_upload, save_document
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +157,15 @@ class Pipeline:
             return read_document(self.config.uploads_folder, doc_id.removeprefix(UPLOADS_PREFIX), doc_id)
         return read_document(self.config.corpus_dir, doc_id)
 
-    def add_document(self, name: str, data: bytes) -> UpdateReport:
-        """Save a .txt/.md file into the uploads folder and index it; it is citable at once.
+    def add_document(self, name: str, data: bytes, replace: bool = True) -> UpdateReport:
+        """Save a document (.txt, .md, .pdf, .html, .docx) into the uploads folder and index it; it is
+        citable at once. Its id is ``"uploads/" + name``.
 
-        Its id is ``"uploads/" + name``; a file of the same name is replaced.
-
+        Args: replace: Replace an upload of the same name; False refuses it (``UploadExistsError``).
         Raises:
-            CorpusError: The file is refused (bad name, too large, not UTF-8 text, empty, or its id
-                is a corpus document's); nothing was written, and a replaced upload is as it was.
+            CorpusError: The file is refused (bad name, too large, unreadable, empty, its id is a
+                corpus document's, or it exists and ``replace`` is False); nothing was written, and a
+                replaced upload is as it was.
         """
         check_upload_name(name)
         doc_id = UPLOADS_PREFIX + name
@@ -178,7 +174,7 @@ class Pipeline:
             raise CorpusError(f"refused {name}: the corpus already has a document {doc_id!r}; rename the upload")
         target = self.config.uploads_folder / name
         previous = target.read_bytes() if target.is_file() else None
-        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes)
+        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes, replace)
         log.info("saved %s", saved)
         try:
             return self.index()
@@ -190,6 +186,19 @@ class Pipeline:
             else:
                 write_atomic(saved, previous)
             raise
+
+    def uploads(self) -> list[str]:
+        """The ids of the documents added with ``add_document`` ("uploads/name"), sorted."""
+        return [UPLOADS_PREFIX + name for name in list_uploads(self.config.uploads_folder)]
+
+    def remove_document(self, doc_id: str) -> UpdateReport:
+        """Delete an uploaded document (an ``uploads/`` id) and drop it from the index (CorpusError for
+        any other id: corpus documents are never deleted)."""
+        if not doc_id.startswith(UPLOADS_PREFIX):
+            raise CorpusError(f"{doc_id!r} is not an uploaded document; rag removes only what it saved in uploads/")
+        removed = remove_upload(self.config.uploads_folder, doc_id.removeprefix(UPLOADS_PREFIX))
+        log.info("removed %s", removed)
+        return self.index()
 
     def _documents(self) -> list[Document]:
         check_folders_apart(self.config.corpus_dir, index_folder=self.config.index_dir,

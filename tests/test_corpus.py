@@ -198,7 +198,8 @@ def test_seeds_load_as_they_read() -> None:
 
 # --- documents added from the web chat -------------------------------------------------------------
 
-from rag.corpus import read_document, save_document  # noqa: E402
+from rag.corpus import read_document  # noqa: E402
+from rag.uploads import save_document  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -217,7 +218,9 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str)
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("notes.pdf", b"text", "not a .txt or .md"),
+        ("notes.odt", b"text", "it is a .odt file; rag reads .txt, .md, .pdf"),
+        ("notes.pdf", b"text", "refused notes.pdf: "),
+        ("page.docx", b"PK not a zip", "refused page.docx: "),
         ("big.txt", b"x" * 101, "limit is 100"),
         ("latin.txt", "caf\u00e9".encode("latin-1"), "not UTF-8"),
         ("binary.txt", b"abc\x00def", "binary"),

@@ -438,7 +438,8 @@ def test_gradio_copies_of_uploads_are_removed_and_nothing_else(tmp_path: Path, m
     mine = write(tmp_path / "elsewhere" / "mine.md", "A file of the user's, outside Gradio's folder.")
     qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
     status = add_files(qa, [str(good), str(bad), str(mine)]).replace("\\", "")  # Markdown escapes off
-    assert "Added: uploads/notes.md" in status and "Refused: photo.pdf" in status and "Added: uploads/mine.md" in status
+    assert "Added: uploads/notes.md" in status and "Refused photo.pdf: not a readable PDF" in status
+    assert "Added: uploads/mine.md" in status
     assert not good.exists() and not bad.exists() and not (gradio_tmp / "abc123").exists()
     assert mine.exists()  # not Gradio's: left alone
     assert gradio_tmp.is_dir()

@@ -439,6 +439,95 @@ def test_upload_makes_a_document_citable(page, server, tmp_path):
     assert "uploads/lighthouses.txt" in page.locator("#document-view").inner_text()  # the label names the file
 
 
+def _upload_payloads(page, files: list[tuple[str, bytes]], wait_for: str) -> str:
+    """Upload files under exactly these names (as a browser sends them) and wait for ``wait_for``."""
+    if not page.locator("#upload").is_visible():
+        page.get_by_text("Add documents").click()
+    page.locator("#upload input[type=file]").set_input_files(
+        [{"name": name, "mimeType": "application/octet-stream", "buffer": data} for name, data in files])
+    page.wait_for_function("t => (document.querySelector('#upload-status')?.innerText || '').includes(t)",
+                           arg=wait_for, timeout=ANSWER_TIMEOUT_MS)
+    return _text(page.locator("#upload-status").inner_text())
+
+
+def test_upload_refusals_say_why_and_names_are_never_rewritten(page, server):
+    _, uploads = server
+    before = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
+    status = _upload_payloads(page, [
+        ("../escape.txt", b"An escape attempt."),
+        ("..txt", b"A hidden file."),
+        ("scan.pdf", b"not a PDF at all"),
+        ("notes.odt", b"An OpenDocument file."),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
+    ], wait_for="binary.txt")
+    lines = status.splitlines()
+    assert len(lines) == 5, status
+    assert "Refused file name '../escape.txt': it names a folder" in status  # by the name it was sent with
+    assert "Refused file name '..txt': a name that starts with a dot is a hidden file" in status
+    assert "Refused scan.pdf: not a readable PDF" in status
+    assert "Refused notes.odt: it is a .odt file; rag reads .txt, .md, .pdf" in status
+    assert "Refused binary.txt: binary.txt is not UTF-8 text" in status
+    assert (sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []) == before  # nothing saved
+
+
+def test_pdf_html_and_docx_upload_like_the_corpus_reads_them(page, server, tmp_path):
+    import docx
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    pdf.multi_cell(0, 10, "The harbour authority named Ingrid Vasstrand chief architect of the ferry terminal.")
+    memo = docx.Document()
+    memo.add_paragraph("The council approved a library budget of 3.2 million crowns for the reading room.")
+    memo.save(str(tmp_path / "memo.docx"))
+    html = b"<html><head><title>Museum</title></head><body><p>The museum reopened after a renovation led by Tomas Lindqvist.</p></body></html>"
+    status = _upload_payloads(page, [("terminal.pdf", bytes(pdf.output())), ("museum.html", html),
+                                     ("memo.docx", (tmp_path / "memo.docx").read_bytes())], wait_for="memo.docx")
+    for name in ("terminal.pdf", "museum.html", "memo.docx"):
+        assert f"Added: uploads/{name} (added;" in status, status
+    _ask(page, "Who was named chief architect of the ferry terminal?")
+    assert "Ingrid Vasstrand" in _bot_messages(page).last.inner_text()
+    _ask(page, "What budget did the council approve for the reading room?")
+    assert "3.2 million crowns" in _bot_messages(page).last.inner_text()
+
+
+def test_replacing_an_upload_asks_first(page, server):
+    _, uploads = server
+    status = _upload_payloads(page, [("harbour-notes.txt", b"The first version names the pilot Edda Rask.")],
+                              wait_for="harbour-notes.txt")
+    assert "Added: uploads/harbour-notes.txt (added;" in status
+    status = _upload_payloads(page, [("harbour-notes.txt", b"The second version names the pilot Signe Holt.")],
+                              wait_for="exists already")
+    assert "Refused harbour-notes.txt: uploads/harbour-notes.txt exists already. Tick “Replace documents" in status
+    assert (uploads / "harbour-notes.txt").read_bytes() == b"The first version names the pilot Edda Rask."
+    page.locator("#replace-uploads input").check()
+    status = _upload_payloads(page, [("harbour-notes.txt", b"The second version names the pilot Signe Holt.")],
+                              wait_for="replaced")
+    assert "Added: uploads/harbour-notes.txt (replaced;" in status
+    assert (uploads / "harbour-notes.txt").read_bytes() == b"The second version names the pilot Signe Holt."
+
+
+def test_uploaded_documents_are_listed_and_can_be_removed(page, server):
+    _, uploads = server
+    _upload_payloads(page, [("observatory.txt", b"The Kestrel Ridge observatory is run by astronomer Paavo Lind.")],
+                     wait_for="observatory.txt")
+    listed = page.locator("#uploaded")
+    assert "uploads/observatory.txt" in listed.inner_text()
+    _ask(page, "Who runs the Kestrel Ridge observatory?")
+    assert "Paavo Lind" in _bot_messages(page).last.inner_text()
+    listed.get_by_text("uploads/observatory.txt").click()
+    page.click("#remove-uploads")
+    page.wait_for_function("() => (document.querySelector('#upload-status')?.innerText || '').includes('Removed')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    assert "Removed: uploads/observatory.txt (deleted, and dropped from the index)" in _text(
+        page.locator("#upload-status").inner_text())
+    assert not (uploads / "observatory.txt").exists()
+    assert "uploads/observatory.txt" not in page.locator("#uploaded").inner_text()
+    _ask(page, "Who runs the Kestrel Ridge observatory?")
+    assert "Paavo Lind" not in _bot_messages(page).last.inner_text()
+
+
 def test_bad_upload_is_refused_and_changes_nothing(page, server, tmp_path):
     _, uploads = server
     before = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []

@@ -17,6 +17,7 @@ from rag.conversation import Conversation
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.types import Answer
+from rag.uploads import UploadExistsError
 
 from . import render
 from .sources import Source, answer_sources
@@ -107,10 +108,12 @@ def document_with_span(pipeline: Pipeline, source: Source | None) -> list[tuple[
     return render.highlighted_document(document, source)
 
 
-def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:
+def add_files(pipeline: Pipeline, files: list[Any] | None, replace: bool = False) -> str:
     """Save and index uploaded files; one line per file saying what happened (Markdown).
 
-    The browser sends a file's name without its folders, so a name is always a plain one here. Gradio
+    A file is a path or Gradio's file data (``{"path": ..., "orig_name": ...}``, the upload event
+    unprocessed): the name checked and saved is the one the browser sent, never one Gradio cleaned
+    up, so "../escape.txt" is refused by that name instead of being saved as "escape.txt". Gradio
     keeps each upload in its temporary folder; rag removes that copy once it has read it, accepted or
     refused, so refused files do not pile up there.
     """
@@ -118,21 +121,53 @@ def add_files(pipeline: Pipeline, files: list[Any] | None) -> str:
         return ""
     lines = []
     for file in files:
-        path = Path(file if isinstance(file, str) else file.name)
+        path, name = _upload_path_and_name(file)
         try:
             data = path.read_bytes()
-            report = pipeline.add_document(path.name, data)
+            report = pipeline.add_document(name, data, replace=replace)
+        except UploadExistsError:
+            lines.append(f"Refused {name}: uploads/{name} exists already. Tick “Replace documents with the same "
+                         "name” to replace it, or rename the file.")
         except RagError as err:
-            lines.append(f"Refused: {err}")
+            lines.append(_refusal(name, str(err)))
         except OSError as err:
-            lines.append(f"Refused {path.name}: cannot read the upload ({err.strerror or err})")
+            lines.append(f"Refused {name}: cannot read the upload ({err.strerror or err})")
         else:
-            verb = "replaced" if report.changed else "added"
+            doc_id = f"uploads/{name}"
+            verb = "added" if doc_id in report.added else "replaced" if doc_id in report.changed else "the same text again"
             count = report.passages_embedded
-            lines.append(f"Added: uploads/{path.name} ({verb}; {count} passage{'s' if count != 1 else ''} indexed)")
+            lines.append(f"Added: uploads/{name} ({verb}; {count} passage{'s' if count != 1 else ''} indexed)")
         finally:
             remove_gradio_copy(path)
     return "  \n".join(render.escape_markdown(line) for line in lines)
+
+
+def remove_uploads(pipeline: Pipeline, doc_ids: list[str] | None) -> str:
+    """Delete uploaded documents and drop them from the index; one line per document (Markdown)."""
+    lines = []
+    for doc_id in doc_ids or []:
+        try:
+            pipeline.remove_document(doc_id)
+        except RagError as err:
+            lines.append(f"Not removed {doc_id}: {err}")
+        else:
+            lines.append(f"Removed: {doc_id} (deleted, and dropped from the index)")
+    return "  \n".join(render.escape_markdown(line) for line in lines) or "Tick the documents to remove first."
+
+
+def _upload_path_and_name(file: Any) -> tuple[Path, str]:
+    if isinstance(file, dict):
+        path = Path(file["path"])
+        return path, file.get("orig_name") or path.name
+    path = Path(file if isinstance(file, str) else file.name)
+    return path, path.name
+
+
+def _refusal(name: str, reason: str) -> str:
+    """"Refused notes.pdf: why", however the reason begins."""
+    if reason.startswith("refused "):  # "refused photo.pdf: …", "refused file name '..': …"
+        return "Refused " + reason.removeprefix("refused ")
+    return f"Refused {name}: {reason}"
 
 
 def remove_gradio_copy(path: Path) -> bool:

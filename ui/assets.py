@@ -1,0 +1,74 @@
+"""The web chat's own CSS and JavaScript (no file or font is loaded from outside the machine)."""
+
+# HighlightedText lays each piece out as a box, so the text after a highlight would start on a new
+# line; inline pieces read as one flowing passage. Source cards are the answer's Markdown block
+# quotes. At phone width the columns stack (Gradio wraps them): answer first, its cards under it.
+CSS = """
+#evidence .textfield, #document-view .textfield { display: block !important; word-break: normal !important;
+  overflow-wrap: break-word; line-height: 1.6; }
+#evidence .token-container, #evidence .token, #evidence .text,
+#document-view .token-container, #document-view .token, #document-view .text { display: inline !important; }
+#evidence .text, #document-view .text { white-space: pre-wrap; }
+#evidence .line-break, #document-view .line-break { display: block; height: 0.35em; }
+#evidence .token, #document-view .token { padding: 0 !important; margin: 0 !important; }
+#evidence .highlighted, #document-view .highlighted { padding: 0 2px !important; border-radius: 3px; }
+#document-view .textfield { max-height: 28rem; overflow-y: auto; }
+#chat blockquote { border: 1px solid var(--border-color-primary); border-left: 4px solid var(--color-accent);
+  border-radius: 6px; padding: 0.4em 0.7em; margin: 0.5em 0; background: var(--background-fill-secondary); }
+#chat a[href^="#source-"] { text-decoration: none; font-weight: 600; cursor: pointer; }
+.rag-hidden { display: none !important; }
+@media (max-width: 700px) {
+  #intro p { display: none; }
+  #intro h2 { font-size: 1.1rem; margin: 0; }
+  #chat { height: 72vh !important; }
+  #chat .bubble-wrap { padding: 6px !important; }
+  #chat .message-row { padding-left: 0 !important; padding-right: 0 !important; margin: 2px 0 !important; }
+  #chat .message-row, #chat .message, #chat .message-row > div { max-width: 100% !important; }
+  .gradio-container, .main, .contain { padding-left: 4px !important; padding-right: 4px !important; }
+  #passages { max-width: 100%; overflow-x: auto; }
+}
+"""
+
+# A click on a [n] marker names its answer and source in a hidden box, which the server answers
+# by showing that source. The chat keeps the start of a new answer in view, not its last card.
+# Copy gives the message as people read it (with its sources), not its Markdown source.
+PAGE_JS = """() => {
+  const target = () => document.querySelector('#source-target textarea, #source-target input');
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('a[href*="#source-"]');
+    if (!link || !link.closest('#chat')) return;
+    event.preventDefault(); event.stopPropagation();
+    const box = target();
+    if (!box) return;
+    box.value = link.getAttribute('href').split('#source-')[1] + '@' + Date.now();
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  }, true);
+  let copied = null;
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('#chat button');
+    // A message's buttons follow it: the message is the nearest earlier sibling with content.
+    copied = null;
+    for (let node = button && button.closest('.message-buttons'); node; node = node.previousElementSibling) {
+      const content = node.querySelector('.message-content');
+      if (content) { copied = content; break; }
+    }
+  }, true);
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    const write = navigator.clipboard.writeText.bind(navigator.clipboard);
+    navigator.clipboard.writeText = (text) => {
+      const message = copied;
+      copied = null;
+      return write(message ? message.innerText.replace(/\\u00a0/g, ' ').trim() : text);
+    };
+  }
+}"""
+
+SCROLL_TO_ANSWER = """() => { setTimeout(() => {
+  const questions = document.querySelectorAll('#chat [data-testid="user"]');
+  const last = questions[questions.length - 1];
+  const wrap = last && last.closest('.bubble-wrap, [role=log]');
+  if (last && wrap) wrap.scrollTop = last.getBoundingClientRect().top - wrap.getBoundingClientRect().top + wrap.scrollTop - 8;
+}, 150); }"""
+
+SCROLL_TO_SPAN = """() => { setTimeout(() => document.querySelector('#document-view .highlighted')
+    ?.scrollIntoView({block: 'center', behavior: 'smooth'}), 100); }"""
