@@ -125,6 +125,7 @@ def build_page(config: Config, open_document_label: str) -> Page:
             interactive=False,
             wrap=True,
             max_height=420,
+            column_widths=["7%", "18%", "11%", "11%", "53%"],
             elem_id="passages",
         )
     return Page(answers=answers, shown=shown, pending=pending, turns=turns, chat=chat, question=question, send=send,
