@@ -179,3 +179,28 @@ def test_added_documents_are_citable_and_kept_beside_the_index(seeds_copy, tmp_p
     assert sorted(p.name for p in config.uploads_folder.iterdir()) == ["zoo.md"]
     with pytest.raises(CorpusError, match="no document"):
         pipeline.document("uploads/../../secret.txt")
+
+
+def test_uploads_are_listed_replaced_only_when_asked_and_removed(seeds_copy, tmp_path, embedder, reader) -> None:
+    from rag import CorpusError
+    from rag.uploads import UploadExistsError
+
+    config = dataclasses.replace(Pipeline().config, corpus_dir=seeds_copy, index_dir=tmp_path / "index")
+    pipeline = Pipeline(config, embedder=embedder, reader=reader)
+    pipeline.index()
+    assert pipeline.uploads() == []
+    pipeline.add_document("zoo.md", b"The Seoul Grand Park zoo welcomed a baby giraffe named Haneul in March 2026.\n")
+    assert pipeline.uploads() == ["uploads/zoo.md"]
+    with pytest.raises(UploadExistsError):
+        pipeline.add_document("zoo.md", b"A second version.\n", replace=False)
+    assert pipeline.document("uploads/zoo.md").text.startswith("The Seoul Grand Park zoo")  # kept as it was
+    # Corpus documents are never deleted, and an id outside uploads/ is refused before anything is touched.
+    for doc_id in ("000_d8589817e4af2ab0.txt", "uploads/../000_d8589817e4af2ab0.txt", "uploads/missing.md"):
+        with pytest.raises(CorpusError):
+            pipeline.remove_document(doc_id)
+    assert sorted(p.name for p in seeds_copy.iterdir()) == sorted(p.name for p in SEEDS.iterdir())
+    report = pipeline.remove_document("uploads/zoo.md")
+    assert report.deleted == ("uploads/zoo.md",)
+    assert pipeline.uploads() == [] and not (config.uploads_folder / "zoo.md").exists()
+    answer = pipeline.ask("What was the name of the baby giraffe at the Seoul Grand Park zoo?")
+    assert all(c.doc_id != "uploads/zoo.md" for c in answer.citations) and answer.text != "Haneul"

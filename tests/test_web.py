@@ -383,9 +383,11 @@ def test_phone_width_has_no_sideways_scrolling_and_folds_the_passages(browser, s
     _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
     folded = not page.locator("#passages").is_visible()
     wide = page.evaluate("() => document.documentElement.scrollWidth")
+    rows = _passage_rows(page)  # unfolds it
+    unfolded_wide = page.evaluate("() => document.documentElement.scrollWidth")
     context.close()
-    assert folded
-    assert wide <= 390
+    assert folded and rows > 0
+    assert wide <= 390 and unfolded_wide <= 390
 
 
 def test_unanswerable_question_abstains_with_closest_passages(page):
