@@ -181,7 +181,19 @@ def _passage_rows(page) -> int:
 
 def _click_marker(page, answer: int, source: int) -> None:
     """Click the [n] marker of answer ``answer`` (from 1) and wait until the evidence panel lists its sources."""
-    page.locator(f"#chat a[href='#source-{answer}-{source}']").first.click()
+    marker = page.locator(f"#chat a[href='#source-{answer}-{source}']").first
+    target = "() => document.querySelector('#source-target textarea, #source-target input')?.value || ''"
+    before = page.evaluate(target)
+    # Right after an answer the chat scrolls its start into view (150 ms later); a click that Playwright
+    # aimed before that scroll lands beside the marker, so it is aimed again, as a person would.
+    for attempt in range(3):
+        marker.click()
+        try:
+            page.wait_for_function(f"b => ({target})() !== b", arg=before, timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     page.wait_for_function(
         "([a, n]) => (document.querySelector('#citations')?.innerText || '').includes('Sources of answer ' + a)"
         " && document.querySelector('#citations input:checked')?.value.startsWith('[' + n + ']')",
