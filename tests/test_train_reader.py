@@ -146,3 +146,11 @@ def test_resume_after_kill(tmp_path: Path) -> None:
     subprocess.run([*args, "--out", str(killed)], env=env, check=True, stderr=subprocess.DEVNULL, timeout=300)
     subprocess.run([*args, "--out", str(tmp_path / "straight")], env=env, check=True, stderr=subprocess.DEVNULL, timeout=300)
     assert _same(_weights(killed / "model"), _weights(tmp_path / "straight" / "model"))
+
+
+def test_status_of_a_run_with_a_deadline_counts_down_to_it(tmp_path: Path) -> None:
+    settings = TrainSettings(**{**TINY, "max_steps": 100000, "deadline_minutes": 600.0})
+    assert train(settings, tmp_path / "run", stop_after_steps=2) is None
+    text = status(tmp_path / "run")
+    hours_left = float(text.split("about ", 1)[1].split(" h left", 1)[0])
+    assert 9.5 <= hours_left <= 10.0, text  # the deadline's 10 h, not 100,000 steps at this speed

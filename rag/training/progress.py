@@ -99,6 +99,9 @@ def status(out: Path) -> str:
     alive = not finished and not p.get("stopped") and _alive(int(p.get("pid", 0)))
     rate = p["step"] / p["elapsed_s"] if p["elapsed_s"] else 0.0
     left = (p["max_steps"] - p["step"]) / rate if rate else float("nan")
+    deadline_s = 60 * float((p.get("settings") or {}).get("deadline_minutes") or 0)
+    if deadline_s:  # the schedule ends at the deadline when that comes first
+        left = min(left, max(0.0, deadline_s - p["elapsed_s"]))
     state = "finished, model in model/" if finished else ("running" if alive else "stopped: run the same command to resume")
     lines = [
         f"{out}: {state} (updated {p['updated_at']})",
