@@ -14,6 +14,8 @@ import hashlib
 import logging
 import os
 import platform
+import subprocess
+import sys
 import uuid
 import warnings
 from pathlib import Path
@@ -65,6 +67,16 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
 
 
 def _export(kind: str, location: str, precision: str, target: Path) -> None:
+    """Export in a child process: PyTorch and transformers (about 500 MB) never load into the
+    process that answers, so a server's first start holds no more memory than its later ones."""
+    command = [sys.executable, "-m", "rag.onnx_export", kind, location, precision, str(target)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ModelMissingError(f"exporting {location!r} to ONNX failed: {lines[-1] if lines else done.returncode}")
+
+
+def _export_here(kind: str, location: str, precision: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp_fp32 = target.with_name(f"{target.stem}.{token}.fp32.tmp")
@@ -193,3 +205,7 @@ def _source_key(kind: str, location: str, recipe: str) -> str:
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:200] if text else type(err).__name__
+
+
+if __name__ == "__main__":  # the child process of _export: python -m rag.onnx_export KIND LOCATION PRECISION TARGET
+    _export_here(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]))

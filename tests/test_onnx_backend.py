@@ -127,13 +127,15 @@ def test_a_model_the_onnx_embedder_cannot_run_is_refused_clearly(tmp_path: Path)
 
 
 def test_answering_never_imports_torch(tmp_path: Path) -> None:
-    """Index, ask and print through the CLI's own functions in a fresh process: no torch, transformers or s-t."""
+    """Index, ask and print through the CLI's own functions in a fresh process: no torch, transformers or s-t,
+    on a first run too (an empty cache: the exports run in a child process) and with the cache filled."""
     script = f"""
 import sys
 from pathlib import Path
 from rag import Pipeline
 from rag.cli import main
-pipeline = Pipeline.from_folder({str(SEEDS)!r}, index_dir=Path({str(tmp_path / 'index')!r}))
+pipeline = Pipeline.from_folder({str(SEEDS)!r}, index_dir=Path({str(tmp_path / 'index')!r}),
+                                cache_dir=Path({str(tmp_path / 'empty-cache')!r}))
 pipeline.index()
 assert pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?").text == "Seoul"
 code = main(["ask", "How many sailors were killed in the sinking of the Cheonan?", "--corpus", {str(SEEDS)!r},
@@ -146,3 +148,5 @@ print("HEAVY", heavy, code)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY [] 0" in done.stdout, done.stdout[-2000:]
     assert '"46"' in done.stdout or "46" in done.stdout
+    assert "preparing the fast embedder (once" in done.stderr and "preparing the fast reader (once" in done.stderr
+    assert len(list((tmp_path / "empty-cache" / "onnx").glob("*.onnx"))) == 2
