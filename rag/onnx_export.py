@@ -45,8 +45,7 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
     """
     if kind not in KINDS or precision not in PRECISIONS:
         raise ValueError(f"no ONNX export for {kind}/{precision}")
-    recipe = _RECIPE if precision == "fp32" else f"{_RECIPE}-int8-dynamic-per-channel-{_int8_variant(kind)}"
-    target = Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, recipe)}.onnx"
+    target = _cache_path(kind, location, precision, cache_dir)
     if target.is_file():
         try:
             if check is not None:
@@ -56,7 +55,8 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
             log.warning("the cached ONNX file %s is damaged (%s); exporting it again", target, _first_line(err))
     what = "embed" if kind == "encoder" else "reader"
     log.warning("preparing the fast %s (once, about 20 s): exporting %s to ONNX %s in %s", "embedder" if kind == "encoder" else "reader", location, precision, target.parent)
-    _export(kind, location, precision, target)
+    fp32 = _cache_path(kind, location, "fp32", cache_dir) if precision == "int8" else None
+    _export(kind, location, precision, target, fp32 if fp32 is not None and fp32.is_file() else None)
     if check is not None:
         try:
             check(target)
@@ -66,22 +66,39 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
     return target
 
 
-def _export(kind: str, location: str, precision: str, target: Path) -> None:
+def _cache_path(kind: str, location: str, precision: str, cache_dir: Path) -> Path:
+    recipe = _RECIPE if precision == "fp32" else f"{_RECIPE}-int8-dynamic-per-channel-{_int8_variant(kind)}"
+    return Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, recipe)}.onnx"
+
+
+def _export(kind: str, location: str, precision: str, target: Path, fp32: Path | None = None) -> None:
     """Export in a child process: PyTorch and transformers (about 500 MB) never load into the
-    process that answers, so a server's first start holds no more memory than its later ones."""
-    command = [sys.executable, "-m", "rag.onnx_export", kind, location, precision, str(target)]
+    process that answers, so a server's first start holds no more memory than its later ones.
+
+    ``fp32``: the cached float32 export of the same model, which an int8 export quantises without
+    importing PyTorch (a few seconds instead of about 20); if it does not load, the child exports anew.
+    """
+    command = [sys.executable, "-m", "rag.onnx_export", kind, location, precision, str(target), *([str(fp32)] if fp32 else [])]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise ModelMissingError(f"exporting {location!r} to ONNX failed: {lines[-1] if lines else done.returncode}")
 
 
-def _export_here(kind: str, location: str, precision: str, target: Path) -> None:
+def _export_here(kind: str, location: str, precision: str, target: Path, fp32: Path | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp_fp32 = target.with_name(f"{target.stem}.{token}.fp32.tmp")
     tmp_int8 = target.with_name(f"{target.stem}.{token}.int8.tmp")
     try:
+        if precision == "int8" and fp32 is not None:
+            try:
+                _quantize(kind, fp32, tmp_int8)
+                os.replace(tmp_int8, target)
+                return
+            except Exception as err:  # noqa: BLE001 - a damaged float32 file: onnx raises several kinds
+                print(f"the cached float32 export {fp32} does not quantise ({_first_line(err)}); exporting anew",
+                      file=sys.stderr)
         _export_fp32(kind, _load_torch_model(kind, location), tmp_fp32)
         if precision == "int8":
             _quantize(kind, tmp_fp32, tmp_int8)
@@ -207,5 +224,5 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(err).__name__
 
 
-if __name__ == "__main__":  # the child process of _export: python -m rag.onnx_export KIND LOCATION PRECISION TARGET
-    _export_here(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+if __name__ == "__main__":  # the child process of _export: python -m rag.onnx_export KIND LOCATION PRECISION TARGET [FP32]
+    _export_here(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]) if len(sys.argv) > 5 else None)

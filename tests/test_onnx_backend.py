@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,17 +95,19 @@ def test_int8_reader_stays_close(torch_reader: ExtractiveReader) -> None:
         assert ours.text == theirs.text and ours.probability == pytest.approx(theirs.probability, abs=0.1)
 
 
-def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog: pytest.LogCaptureFixture, embedder) -> None:
+    # The cache holds the session's export (test_answering_never_imports_torch makes one in an empty cache).
+    path = tmp_path / "onnx" / embedder.model.path.name
+    path.parent.mkdir()
+    shutil.copy2(embedder.model.path, path)
     config = Config(cache_dir=tmp_path, embed_backend="onnx")
     with caplog.at_level(logging.WARNING, logger="rag.onnx_export"):
         first = OnnxEmbedder(config)
         vectors = first.embed(PASSAGES)
-    assert "preparing the fast embedder (once" in caplog.text
-    path = first.model.path
-    assert path.parent == tmp_path / "onnx" and [p.name for p in path.parent.iterdir()] == [path.name]
+    assert first.model.path == path and caplog.text == ""  # reused, not exported again
     mtime = path.stat().st_mtime_ns
     again = cached_export("encoder", first._location, "fp32", tmp_path, check=OnnxEncoder)
-    assert again == path and path.stat().st_mtime_ns == mtime  # reused, not exported again
+    assert again == path and path.stat().st_mtime_ns == mtime
 
     path.write_bytes(path.read_bytes()[:5000])  # a cut-off file, as a full disk or a kill would leave
     caplog.clear()
@@ -112,7 +115,34 @@ def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog
         rebuilt = OnnxEmbedder(config)
         assert np.abs(rebuilt.embed(PASSAGES) - vectors).max() < 1e-6
     assert "is damaged" in caplog.text and "exporting it again" in caplog.text
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert "preparing the fast embedder (once" in caplog.text  # the user is told it takes a while
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_int8_export_quantises_the_cached_float32_file(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the float32 export cached, int8 needs no PyTorch; a damaged float32 file is exported anew."""
+    from rag import onnx_export
+
+    fp32, location = embedder.model.path, embedder._location
+    reference = embedder.embed(PASSAGES)
+    target = tmp_path / "onnx" / "encoder-int8.onnx"
+
+    def no_torch(kind: str, where: str) -> None:
+        raise AssertionError("exported with PyTorch although the float32 file was there")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(onnx_export, "_load_torch_model", no_torch)
+        onnx_export._export_here("encoder", location, "int8", target, fp32)
+    int8 = OnnxEmbedder(Config(embed_backend="onnx-int8"))
+    int8.model = OnnxEncoder(target)
+    assert target.stat().st_size < 30_000_000 and (int8.embed(PASSAGES) * reference).sum(axis=1).min() > 0.97
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(fp32.read_bytes()[:5000])
+    target.unlink()
+    onnx_export._export_here("encoder", location, "int8", target, damaged)
+    int8.model = OnnxEncoder(target)
+    assert (int8.embed(PASSAGES) * reference).sum(axis=1).min() > 0.97
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
 
 
 def test_a_model_the_onnx_embedder_cannot_run_is_refused_clearly(tmp_path: Path) -> None:
@@ -126,16 +156,20 @@ def test_a_model_the_onnx_embedder_cannot_run_is_refused_clearly(tmp_path: Path)
         OnnxEmbedder(Config(embed_model=str(folder)))
 
 
-def test_answering_never_imports_torch(tmp_path: Path) -> None:
+def test_answering_never_imports_torch(tmp_path: Path, embedder) -> None:
     """Index, ask and print through the CLI's own functions in a fresh process: no torch, transformers or s-t,
-    on a first run too (an empty cache: the exports run in a child process) and with the cache filled."""
+    on a first run too (the reader's export is missing and runs in a child process) and with the cache filled.
+    The embedder's export is copied in (its export is the same code, and costs the suite 8 s)."""
+    cache = tmp_path / "first-run-cache"
+    (cache / "onnx").mkdir(parents=True)
+    shutil.copy2(embedder.model.path, cache / "onnx" / embedder.model.path.name)
     script = f"""
 import sys
 from pathlib import Path
 from rag import Pipeline
 from rag.cli import main
 pipeline = Pipeline.from_folder({str(SEEDS)!r}, index_dir=Path({str(tmp_path / 'index')!r}),
-                                cache_dir=Path({str(tmp_path / 'empty-cache')!r}))
+                                cache_dir=Path({str(cache)!r}))
 pipeline.index()
 assert pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?").text == "Seoul"
 code = main(["ask", "How many sailors were killed in the sinking of the Cheonan?", "--corpus", {str(SEEDS)!r},
@@ -148,5 +182,5 @@ print("HEAVY", heavy, code)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY [] 0" in done.stdout, done.stdout[-2000:]
     assert '"46"' in done.stdout or "46" in done.stdout
-    assert "preparing the fast embedder (once" in done.stderr and "preparing the fast reader (once" in done.stderr
-    assert len(list((tmp_path / "empty-cache" / "onnx").glob("*.onnx"))) == 2
+    assert "preparing the fast reader (once" in done.stderr and "preparing the fast embedder" not in done.stderr
+    assert len(list((cache / "onnx").glob("*.onnx"))) == 2
