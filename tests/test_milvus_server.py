@@ -57,7 +57,7 @@ def ranked(store, question: str, embedder: HashEmbedder, mode: str) -> list[tupl
     return sorted((-round(h.score, 5), h.chunk.doc_id, h.chunk.start) for h in hits)
 
 
-def test_the_contract_holds_on_a_real_server(tmp_path: Path, milvus_server: str) -> None:
+def test_the_contract_holds_and_updates_embed_only_what_changed(tmp_path: Path, milvus_server: str) -> None:
     config = server_config(tmp_path, milvus_server)
     embedder = HashEmbedder()
     built, report = sync_index(config, DOCS, embedder)
@@ -77,11 +77,8 @@ def test_the_contract_holds_on_a_real_server(tmp_path: Path, milvus_server: str)
     with pytest.raises(StaleIndexError, match="keeps its passages in"):
         load_index(dataclasses.replace(config, store="faiss", store_uri=""), embedder.name)
 
-
-def test_dense_retrieval_is_identical_to_faiss_and_updates_embed_only_what_changed(tmp_path: Path, milvus_server: str) -> None:
-    config = server_config(tmp_path, milvus_server)
-    embedder = HashEmbedder()
-    sync_index(config, DOCS, embedder)
+    # An update embeds only what changed, and dense retrieval is then identical to FAISS's from scratch
+    # (one collection for both halves: each new collection costs a Milvus 2.3 server about 4 s).
     embedder.embedded.clear()
     changed = [DOCS[0], document("b.md", paragraph("the submarine base")), document("d.txt", paragraph("the joint statement"))]
     store, report = sync_index(config, changed, embedder)
