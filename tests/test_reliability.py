@@ -120,7 +120,9 @@ def test_kill_9_during_rag_index_leaves_the_previous_index_and_a_rerun_completes
     corpus, index = tmp_path / "corpus", tmp_path / "idx"
     shutil.copytree(SEEDS, corpus)
     run = [sys.executable, "-m", "rag", "index", "--corpus", str(corpus), "--index", str(index), "-q"]
-    subprocess.run(run, check=True, env=env, capture_output=True)
+    # The builds before and after the kill run in-process (the same Pipeline.index() the CLI calls), with the
+    # session's models: only the run that is killed needs a process of its own.
+    Pipeline(Config(corpus_dir=corpus, index_dir=index), embedder=embedder, reader=reader).index()
     pointer_before = (index / "CURRENT").read_text(encoding="utf-8")
     for n in range(150):  # enough new text that embedding takes a while
         (corpus / f"note{n:03d}.txt").write_text(f"Note {n}. " + "The harbour ferry leaves at nine. " * 40, encoding="utf-8")
@@ -136,8 +138,9 @@ def test_kill_9_during_rag_index_leaves_the_previous_index_and_a_rerun_completes
     # The old index still loads (asked over the old corpus, so nothing needs re-indexing).
     old = Pipeline(Config(corpus_dir=SEEDS, index_dir=index, auto_update=False), embedder=embedder, reader=reader)
     assert old.ask("Where did Ahn Gyu-back and Gen Nakatani meet?").text == "Seoul"
-    subprocess.run(run, check=True, env=env, capture_output=True)  # the lock died with the killed process
-    status = Pipeline(Config(corpus_dir=corpus, index_dir=index)).status()
+    rerun = Pipeline(Config(corpus_dir=corpus, index_dir=index), embedder=embedder, reader=reader)
+    rerun.index()  # the lock died with the killed process
+    status = rerun.status()
     assert status.up_to_date and status.documents == 155
     assert len(list(index.glob("build-*"))) == 1  # the killed run's half-written build was cleaned up
 
