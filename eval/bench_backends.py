@@ -1,13 +1,14 @@
 """PyTorch against ONNX Runtime (float32, int8), side by side in one run: speed, memory and accuracy.
 
-    python -m rag.eval.bench_backends [--backends torch,onnx,onnx-int8] [--sizes 2000,10000,20000]
+    python -m rag.eval.bench_backends [--backends default,onnx,onnx-int8,torch] [--sizes 2000,10000,20000]
         [--squad-questions 10570] [--requests 500] [--out FILE]
 
-Per backend (the embedder and the reader both on it): cold `rag ask` (a new process, index present,
+Per backend (the embedder and the reader both on it; ``default`` is rag's default configuration as
+it ships, whatever mix of backends that is): cold `rag ask` (a new process, index present,
 median of 3), warm `Pipeline.ask` p50/p95 on seeds/ (every gold question, twice), the end-to-end EM/F1
 of those answers, the reader alone on SQuAD dev-v1.1 (each question with its own paragraph),
 dense recall@5 on seeds/ and on SQuAD dev-v1.1 (its paragraphs as the corpus), embedding
-passages/s on SQuAD train passages (every size for the default backend, the first size for the
+passages/s on SQuAD train passages (every size for the default, the first size for the
 others: embedding is linear in passages), and the RSS of `rag serve` after ``--requests`` /ask calls.
 Run it by hand on an idle machine (about 40 minutes on 2 cores with every part).
 """
@@ -68,8 +69,23 @@ class BackendResult:
     serve_peak_rss_mb: float  # VmHWM
 
 
+DEFAULT = "default"  # the pseudo-backend: Config()'s own embed_backend and reader_backend
+
+
 def config_for(backend: str, base: Config | None = None) -> Config:
+    if backend == DEFAULT:
+        return base or Config()
     return dataclasses.replace(base or Config(), embed_backend=backend, reader_backend=backend)
+
+
+def describe(backend: str) -> str:
+    """The row's name: ``default`` says which backends it is made of."""
+    if backend != DEFAULT:
+        return backend
+    config = Config()
+    parts = {config.embed_backend, config.reader_backend}
+    return f"default ({config.embed_backend})" if len(parts) == 1 else \
+        f"default (embedder {config.embed_backend}, reader {config.reader_backend})"
 
 
 def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: int, requests: int) -> BackendResult:
@@ -78,7 +94,9 @@ def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: 
     questions = [q.question for q in load_gold(gold)]
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        (root / "rag.toml").write_text(f'embed_backend = "{backend}"\nreader_backend = "{backend}"\n', encoding="utf-8")
+        # The cold `rag ask` reads its backends from this rag.toml; the default row leaves them out.
+        settings = "" if backend == DEFAULT else f'embed_backend = "{backend}"\nreader_backend = "{backend}"\n'
+        (root / "rag.toml").write_text(settings, encoding="utf-8")
         config = dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=root / "index")
         pipeline = Pipeline(config)
         pipeline.index(rebuild=True)  # exports the ONNX files first if they are not cached yet
@@ -101,7 +119,7 @@ def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: 
         _, seconds = timed(lambda n=size: embedder.embed([p.text for p in passages[:n]]))
         speeds[size] = size / seconds
     return BackendResult(
-        backend, default, statistics.median(colds), latency(warm), seeds_em, seeds_f1, squad["n"], squad["em"],
+        describe(backend), default, statistics.median(colds), latency(warm), seeds_em, seeds_f1, squad["n"], squad["em"],
         squad["f1"], squad["questions_per_s"], squad_e2e["em"], squad_e2e["f1"], seeds_recall, _squad_recall_at_5(embedder, config), speeds, rss, peak,
     )
 
@@ -190,14 +208,15 @@ def _serve_rss(config: Config, cwd: Path, questions: list[str], requests: int) -
 
 def format_table(results: list[BackendResult]) -> str:
     sizes = sorted({n for r in results for n in r.embed_passages_per_s})
-    head = (f"{'backend':<12} {'cold ask s':>10} {'warm p50 ms':>11} {'p95 ms':>7} {'seeds EM':>8} {'F1':>6} "
+    width = max([12, *(len(r.backend) + 2 for r in results)])
+    head = (f"{'backend':<{width}} {'cold ask s':>10} {'warm p50 ms':>11} {'p95 ms':>7} {'seeds EM':>8} {'F1':>6} "
             f"{'SQuAD EM':>8} {'F1':>6} {'q/s':>6} {'e2e EM':>6} {'F1':>6} {'R@5 seeds':>9} {'R@5 SQuAD':>9} "
             + " ".join(f"{f'emb/s {n}':>11}" for n in sizes) + f" {'serve RSS':>9} {'peak':>6}")
     lines = [head]
     for r in results:
         speeds = " ".join(f"{r.embed_passages_per_s[n]:11.1f}" if n in r.embed_passages_per_s else f"{'-':>11}" for n in sizes)
         lines.append(
-            f"{r.backend + (' *' if r.default else ''):<12} {r.cold_ask_s:10.2f} {1e3 * r.warm.p50_s:11.1f} {1e3 * r.warm.p95_s:7.1f} "
+            f"{r.backend + (' *' if r.default else ''):<{width}} {r.cold_ask_s:10.2f} {1e3 * r.warm.p50_s:11.1f} {1e3 * r.warm.p95_s:7.1f} "
             f"{r.seeds_em:8.3f} {r.seeds_f1:6.3f} {r.reader_em:8.3f} {r.reader_f1:6.3f} {r.reader_questions_per_s:6.1f} "
             f"{r.squad_e2e_em:6.3f} {r.squad_e2e_f1:6.3f} "
             f"{r.seeds_recall_at_5:9.3f} {r.squad_recall_at_5:9.3f} {speeds} {r.serve_rss_mb:9.0f} {r.serve_peak_rss_mb:6.0f}"
@@ -211,21 +230,23 @@ def format_table(results: list[BackendResult]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_backends", description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--backends", default=",".join((DEFAULT, *BACKENDS)))
     parser.add_argument("--sizes", default="2000,10000,20000", help="embedding throughput at these many passages")
     parser.add_argument("--squad-questions", type=int, default=10570, help="the first N dev-v1.1 questions (all: 10570)")
     parser.add_argument("--requests", type=int, default=500, help="/ask calls before the serve RSS is read")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench-backends.json")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
-    if set(backends) - set(BACKENDS):
-        parser.error(f"--backends takes some of {', '.join(BACKENDS)}")
+    if set(backends) - {DEFAULT, *BACKENDS}:
+        parser.error(f"--backends takes some of {', '.join((DEFAULT, *BACKENDS))}")
     sizes = [int(s) for s in args.sizes.split(",")]
-    default = Config().reader_backend
+    config = Config()
+    # The row measured at every size: the default, or without it the backend the default runs on.
+    full = DEFAULT if DEFAULT in backends or config.embed_backend != config.reader_backend else config.reader_backend
     results = []
     for backend in backends:
-        print(f"measuring {backend}", file=sys.stderr, flush=True)
-        results.append(run_backend(backend, backend == default, sizes, args.squad_questions, args.requests))
+        print(f"measuring {describe(backend)}", file=sys.stderr, flush=True)
+        results.append(run_backend(backend, backend == full, sizes, args.squad_questions, args.requests))
         args.out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
     print(format_table(results))
     print(f"\nfigures written to {args.out}")

@@ -156,3 +156,14 @@ def test_backends_table_puts_each_backend_beside_the_others() -> None:
     assert lines[1].startswith("onnx *") and lines[2].startswith("torch ")
     assert "emb/s 20000" in lines[0] and lines[2].split()[-3] == "-"  # torch measured at the first size only
     assert "40.0" in lines[1] and "1.50" in lines[1] and "10570" in lines[3]
+
+
+def test_the_default_row_is_rag_as_it_ships() -> None:
+    from rag.config import Config
+    from rag.eval.bench_backends import config_for, describe
+
+    assert config_for("default") == Config()  # no backend forced: whatever mix ships
+    assert config_for("torch").embed_backend == config_for("torch").reader_backend == "torch"
+    config = Config()
+    assert config.embed_backend in describe("default") and config.reader_backend in describe("default")
+    assert describe("onnx") == "onnx"
