@@ -80,12 +80,8 @@ def config_for(backend: str, base: Config | None = None) -> Config:
 
 def describe(backend: str) -> str:
     """The row's name: ``default`` says which backends it is made of."""
-    if backend != DEFAULT:
-        return backend
-    config = Config()
-    parts = {config.embed_backend, config.reader_backend}
-    return f"default ({config.embed_backend})" if len(parts) == 1 else \
-        f"default (embedder {config.embed_backend}, reader {config.reader_backend})"
+    embed, read = Config().embed_backend, Config().reader_backend
+    return backend if backend != DEFAULT else f"default ({embed})" if embed == read else f"default (embedder {embed}, reader {read})"
 
 
 def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: int, requests: int) -> BackendResult:
@@ -103,25 +99,22 @@ def run_backend(backend: str, default: bool, sizes: list[int], squad_questions: 
         colds = [_cold_ask(questions[0], config, root) for _ in range(COLD_STARTS)]
         pipeline.warm_up()
         warm = [pipeline.ask(q).timings["total"] for _ in range(2) for q in questions]
-        result = run_eval(pipeline, gold)
-        answerable = result.answerable
-        seeds_em = statistics.fmean(q.em for q in answerable)
-        seeds_f1 = statistics.fmean(q.f1 for q in answerable)
+        answerable = run_eval(pipeline, gold).answerable
+        seeds_em, seeds_f1 = statistics.fmean(q.em for q in answerable), statistics.fmean(q.f1 for q in answerable)
         seeds_recall = _seeds_recall_at_5(pipeline, gold)
         rss, peak = _serve_rss(config, root, questions, requests)
         squad_e2e = _squad_end_to_end(config, root)
     squad = evaluate(config, load_squad(SQUAD / "dev-v1.1.json", squad_questions))
     embedder = make_embedder(config)
     embedder.embed(["load the model"])
-    passages, _ = squad_passages(SQUAD / "train-v1.1.json", max(sizes if default else sizes[:1]), config)
-    speeds = {}
-    for size in sizes if default else sizes[:1]:
+    measured = sizes if default else sizes[:1]
+    passages, speeds = squad_passages(SQUAD / "train-v1.1.json", max(measured), config)[0], {}
+    for size in measured:
         _, seconds = timed(lambda n=size: embedder.embed([p.text for p in passages[:n]]))
         speeds[size] = size / seconds
-    return BackendResult(
-        describe(backend), default, statistics.median(colds), latency(warm), seeds_em, seeds_f1, squad["n"], squad["em"],
-        squad["f1"], squad["questions_per_s"], squad_e2e["em"], squad_e2e["f1"], seeds_recall, _squad_recall_at_5(embedder, config), speeds, rss, peak,
-    )
+    return BackendResult(describe(backend), default, statistics.median(colds), latency(warm), seeds_em, seeds_f1, squad["n"],
+                         squad["em"], squad["f1"], squad["questions_per_s"], squad_e2e["em"], squad_e2e["f1"], seeds_recall,
+                         _squad_recall_at_5(embedder, config), speeds, rss, peak)
 
 
 def _cold_ask(question: str, config: Config, cwd: Path) -> float:
