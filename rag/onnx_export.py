@@ -166,22 +166,27 @@ def _export_fp32(kind: str, model: Any, path: Path) -> None:
 
 
 def _quantize(kind: str, fp32: Path, int8: Path) -> None:
+    quantize(fp32, int8, _FLOAT32_MATMULS[kind])
+
+
+def quantize(fp32: Path, int8: Path, keep_float32: tuple[str, ...] = ()) -> None:
+    """int8 weights for every MatMul of ``fp32`` but those whose node name contains one of
+    ``keep_float32`` (dynamic quantisation, per channel; python -m rag.eval.bench_quant compares choices)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.disable(logging.WARNING)  # its advice to pre-process is for vision models, not ours
     try:
         quantize_dynamic(
             str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=_reduce_range(),
-            nodes_to_exclude=_float32_nodes(kind, fp32),
+            nodes_to_exclude=_float32_nodes(fp32, keep_float32),
         )
     finally:
         logging.disable(logging.NOTSET)
 
 
-def _float32_nodes(kind: str, path: Path) -> list[str]:
+def _float32_nodes(path: Path, keep: tuple[str, ...]) -> list[str]:
     import onnx
 
-    keep = _FLOAT32_MATMULS[kind]
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node if n.op_type == "MatMul" and any(part in n.name for part in keep)]
 

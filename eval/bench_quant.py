@@ -1,0 +1,178 @@
+"""int8 variants of the embedder and the reader beside float32, in one run: accuracy lost, speed gained.
+
+    python -m rag.eval.bench_quant [--kinds encoder,qa] [--variants fp32,all,...] [--squad-questions 2000] [--out FILE]
+
+Every variant is ONNX Runtime's dynamic quantisation (per channel) of the cached float32 export,
+some MatMuls kept in float32 (rag/onnx_export.py ships one variant per model: _FLOAT32_MATMULS).
+Embedder variants: dense recall@5 on seeds/ and on SQuAD dev-v1.1's paragraphs (as
+bench_backends measures it), embedding passages/s on the first 2,000 SQuAD train passages, and the
+mean cosine of each SQuAD passage's vector to its float32 vector. Reader variants (the default
+embedder): end-to-end EM through Pipeline.ask at the shipped settings on the dev parts the tuning
+used (seeds' dev split, 250 sampled questions of the first half of dev-v1.1's articles: issue 18's
+budget is 0.01 on these), on every answerable seeds question, and the reader alone on the first
+``--squad-questions`` dev-v1.1 questions (EM, F1, questions/s). Run it by hand on an idle machine
+(about 15 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import Pipeline
+from rag.config import Config
+from rag.embedder import OnnxEmbedder
+from rag.model_paths import embedder_location, reader_location
+from rag.onnx_backend import OnnxEncoder, OnnxQaModel
+from rag.onnx_export import cached_export, quantize
+from rag.reader import ExtractiveReader
+
+from .bench_backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
+from .bench_scale import SQUAD, squad_passages
+from .measure import timed
+from .runner import run_eval
+from .squad import predict, score
+from .squad_data import load_squad
+from .tune import Corpus, seeds_corpus, squad_corpus
+
+LAYERS = range(6)
+# Key: (what it is, the MatMuls kept in float32: substrings of the exported node names; None: all float32).
+VARIANTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "fp32": ("float32", None),
+    "all": ("int8, every MatMul", ()),
+    "layer0": ("int8, layer 0 float32", ("layer.0/",)),
+    "layer5": ("int8, layer 5 float32", ("layer.5/",)),
+    "qkv": ("int8, attention Q/K/V float32", ("self/query/", "self/key/", "self/value/")),
+    "attn-out": ("int8, attention output float32", ("attention/output/",)),
+    "ffn-in": ("int8, FFN in float32", ("intermediate/",)),
+    "ffn-out": ("int8, FFN out float32", tuple(f"layer.{i}/output/" for i in LAYERS)),
+}
+
+
+def variant_file(kind: str, location: str, variant: str, work: Path, config: Config) -> Path:
+    fp32 = cached_export(kind, location, "fp32", config.cache_dir)
+    keep = VARIANTS[variant][1]
+    if keep is None:
+        return fp32
+    target = work / f"{kind}-{variant}.onnx"
+    if not target.is_file():
+        quantize(fp32, target, keep)
+    return target
+
+
+def embedder_rows(config: Config, work: Path, variants: list[str]) -> list[dict[str, Any]]:
+    location = embedder_location(config.embed_model)[1]
+    gold = REPO / "eval" / "gold.jsonl"
+    passages, _ = squad_passages(SQUAD / "train-v1.1.json", 2000, config)
+    texts = [p.text for p in passages[:2000]]
+    reference: np.ndarray | None = None
+    rows = []
+    for variant in variants:
+        path, name = variant_file("encoder", location, variant, work, config), VARIANTS[variant][0]
+        embedder = OnnxEmbedder(dataclasses.replace(config, embed_backend="onnx"))
+        embedder.__dict__["model"] = OnnxEncoder(path)  # the variant in place of the cached export
+        embedder.embed(["load the model"])
+        vectors, seconds = timed(lambda e=embedder: e.embed(texts))
+        reference = vectors if reference is None else reference
+        pipeline = Pipeline(dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / f"seeds-{len(rows)}"),
+                            embedder=embedder)
+        pipeline.index(rebuild=True)
+        rows.append({"model": "embedder", "variant": name, "file_mb": path.stat().st_size / 1e6,
+                     "seeds_recall_at_5": _seeds_recall_at_5(pipeline, gold),
+                     "squad_recall_at_5": _squad_recall_at_5(embedder, config),
+                     "passages_per_s": len(texts) / seconds,
+                     "cosine_to_float32": float(np.mean(np.sum(vectors * reference, axis=1)))})
+        print(f"embedder {name}: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def reader_rows(config: Config, work: Path, variants: list[str], squad_questions: int) -> list[dict[str, Any]]:
+    location = reader_location(config.reader_model)[1]
+    gold = REPO / "eval" / "gold.jsonl"
+    dev_parts = [seeds_corpus(gold, REPO / "seeds", work), squad_corpus("squad-v1.1", SQUAD / "dev-v1.1.json", work, 250, 1, 0)]
+    examples = load_squad(SQUAD / "dev-v1.1.json", squad_questions)
+    rows = []
+    for variant in variants:
+        path, name = variant_file("qa", location, variant, work, config), VARIANTS[variant][0]
+        reader = ExtractiveReader(dataclasses.replace(config, reader_backend="onnx"))
+        reader.__dict__["backend"] = OnnxQaModel(path)  # the variant in place of the cached export
+        dev = {c.name: _dev_em(config, c, reader) for c in dev_parts}
+        seeds = Pipeline(dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / "seeds-index"), reader=reader)
+        seeds.index()
+        answerable = run_eval(seeds, gold).answerable
+        predictions, seconds = predict(reader, examples)
+        alone = score(examples, predictions)
+        rows.append({"model": "reader", "variant": name, "file_mb": path.stat().st_size / 1e6,
+                     "seeds_dev_em": dev["seeds"], "squad_dev_em": dev["squad-v1.1"],
+                     "seeds_em": statistics.fmean(q.em for q in answerable),
+                     "reader_em": alone["em"], "reader_f1": alone["f1"], "questions_per_s": len(examples) / seconds})
+        print(f"reader {name}: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _dev_em(config: Config, corpus: Corpus, reader: ExtractiveReader) -> float:
+    """End-to-end EM (abstentions count as wrong) on the answerable dev questions of ``corpus``."""
+    gold = corpus.work / "gold-dev.jsonl"
+    gold.parent.mkdir(parents=True, exist_ok=True)
+    gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
+                                        "doc_ids": list(q.doc_ids), "split": "dev", "kind": q.kind}) + "\n"
+                            for q in corpus.dev), encoding="utf-8")
+    pipeline = Pipeline(dataclasses.replace(config, corpus_dir=corpus.folder, index_dir=corpus.work / "index"), reader=reader)
+    pipeline.index()
+    return statistics.fmean(q.em for q in run_eval(pipeline, gold, split="dev").answerable)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    embedders = [r for r in rows if r["model"] == "embedder"]
+    if embedders:
+        lines.append(f"{'embedder':<32} {'MB':>5} {'R@5 seeds':>9} {'R@5 SQuAD':>9} {'passages/s':>10} {'cos fp32':>8}")
+        lines += [f"{r['variant']:<32} {r['file_mb']:5.0f} {r['seeds_recall_at_5']:9.3f} {r['squad_recall_at_5']:9.4f} "
+                  f"{r['passages_per_s']:10.1f} {r['cosine_to_float32']:8.4f}" for r in embedders]
+    readers = [r for r in rows if r["model"] == "reader"]
+    if readers:
+        lines.append(f"{'reader':<32} {'MB':>5} {'dev EM seeds':>12} {'SQuAD':>6} {'seeds EM':>8} "
+                     f"{'alone EM':>8} {'F1':>6} {'q/s':>6}")
+        lines += [f"{r['variant']:<32} {r['file_mb']:5.0f} {r['seeds_dev_em']:12.3f} {r['squad_dev_em']:6.3f} "
+                  f"{r['seeds_em']:8.3f} {r['reader_em']:8.4f} {r['reader_f1']:6.4f} {r['questions_per_s']:6.1f}"
+                  for r in readers]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_quant", description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", default="encoder,qa", help="encoder (the embedder), qa (the reader), or both")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="some of " + ", ".join(VARIANTS) + " (fp32 first: the reference)")
+    parser.add_argument("--squad-questions", type=int, default=2000, help="the reader alone on the first N dev-v1.1 questions")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench-quant.json")
+    args = parser.parse_args(argv)
+    kinds = set(args.kinds.split(","))
+    if not kinds or kinds - {"encoder", "qa"}:
+        parser.error("--kinds takes encoder, qa or both")
+    variants = args.variants.split(",")
+    if set(variants) - set(VARIANTS):
+        parser.error(f"--variants takes some of {', '.join(VARIANTS)}")
+    config = Config()  # the shipped settings, not a rag.toml in the working directory
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        if "encoder" in kinds:
+            rows += embedder_rows(config, Path(scratch), variants)
+        if "qa" in kinds:
+            rows += reader_rows(config, Path(scratch), variants, args.squad_questions)
+    args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    print(format_table(rows))
+    print(f"\nfigures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
