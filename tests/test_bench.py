@@ -167,3 +167,16 @@ def test_the_default_row_is_rag_as_it_ships() -> None:
     config = Config()
     assert config.embed_backend in describe("default") and config.reader_backend in describe("default")
     assert describe("onnx") == "onnx"
+
+
+def test_quant_table_lists_each_variant_of_each_model() -> None:
+    from rag.eval.bench_quant import format_table as quant_table
+
+    rows = [{"model": "embedder", "variant": "float32", "file_mb": 90.4, "seeds_recall_at_5": 0.987, "squad_recall_at_5": 0.866,
+             "passages_per_s": 65.2, "cosine_to_float32": 1.0},
+            {"model": "reader", "variant": "int8, every MatMul", "file_mb": 23.0, "seeds_dev_em": 0.825, "squad_dev_em": 0.46,
+             "seeds_em": 0.808, "reader_em": 0.6775, "reader_f1": 0.7649, "questions_per_s": 48.5}]
+    lines = quant_table(rows).splitlines()
+    assert lines[0].startswith("embedder") and lines[1].startswith("float32") and "0.8660" in lines[1]
+    assert lines[2].startswith("reader") and lines[3].startswith("int8, every MatMul") and "0.825" in lines[3]
+    assert quant_table(rows[:1]).count("\n") == 1  # no reader header without reader rows

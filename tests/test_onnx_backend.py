@@ -197,3 +197,18 @@ print("HEAVY", heavy, code)
     assert '"46"' in done.stdout or "46" in done.stdout
     assert "preparing the fast reader (once" in done.stderr and "preparing the fast embedder" not in done.stderr
     assert len(list((cache / "onnx").glob("*.onnx"))) == 2
+
+
+def test_quantisation_variants_keep_the_matmuls_they_name(fp32_embedder: OnnxEmbedder) -> None:
+    """python -m rag.eval.bench_quant's variants select the MatMuls their names say, in the real export."""
+    from rag.eval.bench_quant import VARIANTS
+    from rag.onnx_export import _float32_nodes
+
+    kept = {key: _float32_nodes(fp32_embedder.model.path, keep) for key, (_, keep) in VARIANTS.items() if keep is not None}
+    assert kept["all"] == []
+    for layer in ("layer0", "layer5"):  # 6 weight MatMuls and the 2 of attention scores
+        assert len(kept[layer]) == 8 and all(f"layer.{layer[-1]}/" in name for name in kept[layer])
+    assert len(kept["qkv"]) == 18 and all("/attention/self/" in name for name in kept["qkv"])
+    assert len(kept["attn-out"]) == 6 and all("/attention/output/dense/" in name for name in kept["attn-out"])
+    assert len(kept["ffn-in"]) == 6 and all("/intermediate/dense/" in name for name in kept["ffn-in"])
+    assert len(kept["ffn-out"]) == 6 and not any("attention" in name for name in kept["ffn-out"])
