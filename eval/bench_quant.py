@@ -3,7 +3,9 @@
     python -m rag.eval.bench_quant [--kinds encoder,qa] [--variants fp32,all,...] [--squad-questions 2000] [--out FILE]
 
 Every variant is ONNX Runtime's dynamic quantisation (per channel) of the cached float32 export,
-some MatMuls kept in float32 (rag/onnx_export.py ships one variant per model: _FLOAT32_MATMULS).
+some MatMuls kept in float32 (rag/onnx_export.py ships one variant per model: _FLOAT32_MATMULS),
+and for the reader static quantisation (QDQ: activations too, their ranges calibrated on the
+reader's inputs for the seeds dev questions, entropy method).
 Embedder variants: dense recall@5 on seeds/ and on SQuAD dev-v1.1's paragraphs (as
 bench_backends measures it), embedding passages/s on the first 2,000 SQuAD train passages, and the
 mean cosine of each SQuAD passage's vector to its float32 vector. Reader variants (the default
@@ -37,6 +39,7 @@ from rag.reader import ExtractiveReader
 
 from .bench_backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
 from .bench_scale import SQUAD, squad_passages
+from .gold import load_gold
 from .measure import timed
 from .runner import run_eval
 from .squad import predict, score
@@ -54,7 +57,9 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "attn-out": ("int8, attention output float32", ("attention/output/",)),
     "ffn-in": ("int8, FFN in float32", ("intermediate/",)),
     "ffn-out": ("int8, FFN out float32", tuple(f"layer.{i}/output/" for i in LAYERS)),
+    "static": ("int8 static (QDQ), seeds-calibrated", ()),  # the reader only: see static_file
 }
+STATIC = "static"
 
 
 def variant_file(kind: str, location: str, variant: str, work: Path, config: Config) -> Path:
@@ -64,8 +69,47 @@ def variant_file(kind: str, location: str, variant: str, work: Path, config: Con
         return fp32
     target = work / f"{kind}-{variant}.onnx"
     if not target.is_file():
-        quantize(fp32, target, keep)
+        static_file(fp32, target, config, work) if variant == STATIC else quantize(fp32, target, keep)
     return target
+
+
+def static_file(fp32: Path, target: Path, config: Config, work: Path) -> None:
+    """The reader with int8 weights and activations, activation ranges calibrated on its seeds dev inputs."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    reader = ExtractiveReader(dataclasses.replace(config, reader_backend="onnx"))
+    batches: list[dict[str, np.ndarray]] = []
+    run = reader.backend._run  # noqa: SLF001 - record what the reader feeds its model
+
+    def recording(inputs: dict[str, np.ndarray]) -> Any:
+        batches.append({name: np.asarray(inputs[name], dtype=np.int64) for name in inputs})
+        return run(inputs)
+
+    reader.backend._run = recording  # type: ignore[method-assign]  # noqa: SLF001
+    seeds = dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / "calibration-index")
+    pipeline = Pipeline(seeds, reader=reader)
+    pipeline.index()
+    for question in load_gold(REPO / "eval" / "gold.jsonl"):
+        if question.split == "dev":
+            pipeline.ask(question.question)
+    # One window per row, all padded to one length: the histogram calibrators need one shape.
+    length = max(b["input_ids"].shape[1] for b in batches)
+    rows = [{name: np.pad(b.get(name, np.zeros_like(b["input_ids"]))[i:i + 1], ((0, 0), (0, length - b["input_ids"].shape[1])))
+             for name in ("input_ids", "attention_mask", "token_type_ids")} for b in batches for i in range(len(b["input_ids"]))]
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._rows = iter(rows)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._rows, None)
+
+    prepared = target.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    quantize_static(str(prepared), str(target), Feeds(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+                    per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                    calibrate_method=CalibrationMethod.Entropy)
 
 
 def embedder_rows(config: Config, work: Path, variants: list[str]) -> list[dict[str, Any]]:
@@ -75,7 +119,7 @@ def embedder_rows(config: Config, work: Path, variants: list[str]) -> list[dict[
     texts = [p.text for p in passages[:2000]]
     reference: np.ndarray | None = None
     rows = []
-    for variant in variants:
+    for variant in (v for v in variants if v != STATIC):  # static quantisation: the reader only
         path, name = variant_file("encoder", location, variant, work, config), VARIANTS[variant][0]
         embedder = OnnxEmbedder(dataclasses.replace(config, embed_backend="onnx"))
         embedder.__dict__["model"] = OnnxEncoder(path)  # the variant in place of the cached export
