@@ -13,7 +13,7 @@ embedder): end-to-end EM through Pipeline.ask at the shipped settings on the dev
 used (seeds' dev split, 250 sampled questions of the first half of dev-v1.1's articles: issue 18's
 budget is 0.01 on these), on every answerable seeds question, and the reader alone on the first
 ``--squad-questions`` dev-v1.1 questions (EM, F1, questions/s). Run it by hand on an idle machine
-(about 15 minutes on 2 cores).
+(about 25 minutes on 2 cores).
 """
 
 from __future__ import annotations
