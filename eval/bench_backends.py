@@ -38,7 +38,7 @@ from rag.embedder import Embedder, make_embedder
 from rag.types import Document
 
 from .bench_scale import SQUAD, squad_passages
-from .gold import load_gold
+from .gold import load_gold, write_gold
 from .measure import Latency, latency, timed
 from .runner import run_eval
 from .squad import evaluate
@@ -131,9 +131,7 @@ def _squad_end_to_end(config: Config, work: Path) -> dict[str, float]:
 
     corpus = squad_corpus("squad", SQUAD / "dev-v1.1.json", work, dev_sample=0, test_every=20, seed=0)
     gold = work / "squad-test.jsonl"
-    gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
-                                        "doc_ids": list(q.doc_ids), "split": "test", "kind": q.kind}) + "\n"
-                            for q in corpus.test), encoding="utf-8")
+    write_gold(gold, corpus.test, "test")
     pipeline = Pipeline(dataclasses.replace(config, corpus_dir=corpus.folder, index_dir=work / "squad-index"))
     pipeline.index()
     answerable = run_eval(pipeline, gold).answerable

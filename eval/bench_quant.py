@@ -39,7 +39,7 @@ from rag.reader import ExtractiveReader
 
 from .bench_backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
 from .bench_scale import SQUAD, squad_passages
-from .gold import load_gold
+from .gold import load_gold, write_gold
 from .measure import timed
 from .runner import run_eval
 from .squad import predict, score
@@ -87,8 +87,7 @@ def static_file(fp32: Path, target: Path, config: Config, work: Path) -> None:
         return run(inputs)
 
     reader.backend._run = recording  # type: ignore[method-assign]  # noqa: SLF001
-    seeds = dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / "calibration-index")
-    pipeline = Pipeline(seeds, reader=reader)
+    pipeline = Pipeline(_seeds_config(config, work), reader=reader)
     pipeline.index()
     for question in load_gold(REPO / "eval" / "gold.jsonl"):
         if question.split == "dev":
@@ -149,7 +148,7 @@ def reader_rows(config: Config, work: Path, variants: list[str], squad_questions
         reader = ExtractiveReader(dataclasses.replace(config, reader_backend="onnx"))
         reader.__dict__["backend"] = OnnxQaModel(path)  # the variant in place of the cached export
         dev = {c.name: _dev_em(config, c, reader) for c in dev_parts}
-        seeds = Pipeline(dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / "seeds-index"), reader=reader)
+        seeds = Pipeline(_seeds_config(config, work), reader=reader)
         seeds.index()
         answerable = run_eval(seeds, gold).answerable
         predictions, seconds = predict(reader, examples)
@@ -162,13 +161,15 @@ def reader_rows(config: Config, work: Path, variants: list[str], squad_questions
     return rows
 
 
+def _seeds_config(config: Config, work: Path) -> Config:
+    """seeds/ with the index every reader variant shares (the one the seeds dev part uses)."""
+    return dataclasses.replace(config, corpus_dir=REPO / "seeds", index_dir=work / "seeds" / "index")
+
+
 def _dev_em(config: Config, corpus: Corpus, reader: ExtractiveReader) -> float:
     """End-to-end EM (abstentions count as wrong) on the answerable dev questions of ``corpus``."""
     gold = corpus.work / "gold-dev.jsonl"
-    gold.parent.mkdir(parents=True, exist_ok=True)
-    gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
-                                        "doc_ids": list(q.doc_ids), "split": "dev", "kind": q.kind}) + "\n"
-                            for q in corpus.dev), encoding="utf-8")
+    write_gold(gold, corpus.dev, "dev")
     pipeline = Pipeline(dataclasses.replace(config, corpus_dir=corpus.folder, index_dir=corpus.work / "index"), reader=reader)
     pipeline.index()
     return statistics.fmean(q.em for q in run_eval(pipeline, gold, split="dev").answerable)

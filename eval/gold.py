@@ -52,6 +52,14 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 
 
 
+def write_gold(path: Path, questions: list[GoldQuestion], split: str) -> None:
+    """Write ``questions`` as a gold file, each marked as part of ``split`` (what load_gold reads)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
+                                              "doc_ids": list(q.doc_ids), "split": split, "kind": q.kind}) + "\n"
+                                  for q in questions), encoding="utf-8")
+
+
 def _parse_gold_line(line: str, where: str) -> GoldQuestion:
     try:
         raw = json.loads(line)

@@ -40,7 +40,7 @@ from rag.embedder import make_embedder
 from rag.reader import ExtractiveReader
 
 from .calibration_fit import calibration_error, choose_threshold, fit_calibrator
-from .gold import GoldQuestion, load_gold
+from .gold import GoldQuestion, load_gold, write_gold
 from .runner import run_eval
 from .squad_corpus import build_squad_corpus
 from .sweep import (
@@ -144,9 +144,7 @@ def evaluate(config: Config, corpus: Corpus, embedder: Any, reader: ExtractiveRe
              read: ReadSetting) -> dict[str, Any]:
     """The test part through Pipeline.ask: the summary, read latency and calibration error."""
     gold = corpus.work / "gold-test.jsonl"
-    gold.write_text("".join(json.dumps({"id": q.id, "question": q.question, "answers": list(q.answers),
-                                        "doc_ids": list(q.doc_ids), "split": "test", "kind": q.kind}) + "\n"
-                            for q in corpus.test), encoding="utf-8")
+    write_gold(gold, corpus.test, "test")
     pipeline = corpus_pipeline(config, corpus.folder, corpus.work, read, embedder, reader, scorer)
     result = run_eval(pipeline, gold, split="test")
     summary = result.summary()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from rag.eval.errors import GoldFileError
-from rag.eval.gold import GoldQuestion, load_gold
+from rag.eval.gold import GoldQuestion, load_gold, write_gold
 from rag.eval.metrics import exact_match, f1, mean
 from rag.eval.runner import score
 
@@ -58,3 +58,12 @@ def test_score_citation_needs_the_right_document() -> None:
     assert score(gold, _answer("Seoul")).em == 1.0
     abstained = score(gold, _answer(None))
     assert abstained.em == 0.0 and not abstained.citation_correct
+
+
+def test_write_gold_gives_what_load_gold_reads_in_the_split_asked(tmp_path: Path) -> None:
+    questions = [GoldQuestion("q1", "Who?", ("Ahn",), ("a.txt",), "dev", "near_miss"),
+                 GoldQuestion("q2", "Where?", (), ("b.txt", "c.txt"))]
+    gold = tmp_path / "part" / "gold.jsonl"
+    write_gold(gold, questions, "test")
+    assert load_gold(gold) == [GoldQuestion("q1", "Who?", ("Ahn",), ("a.txt",), "test", "near_miss"),
+                               GoldQuestion("q2", "Where?", (), ("b.txt", "c.txt"), "test", None)]
