@@ -34,7 +34,7 @@ class Config:
     # "onnx-int8": ONNX Runtime, int8 weights except the first layer's (no PyTorch at query time;
     # exported from the model's weights on first use and cached in cache_dir). "onnx": the same in
     # float32. "torch": sentence-transformers on PyTorch. python -m rag.eval.bench_backends (README,
-    # Performance): onnx-int8 embeds ~1.6x as fast as onnx and keeps recall@5 within the 0.01 budget
+    # Performance): onnx-int8 embeds 1.6-2.1x as fast as onnx and keeps recall@5 within the 0.01 budget
     # (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); onnx gives torch's vectors (within 1e-4).
     embed_backend: str = "onnx-int8"
     embed_batch_size: int = 32

@@ -32,12 +32,12 @@ OUTPUT_NAMES = {"encoder": ("last_hidden_state",), "qa": ("start_logits", "end_l
 _ONNX_OPSET = 17
 # Part of the cache key: a change to how a file is made must not reuse an old file.
 _RECIPE = "opset17-torchscript-v1"
-# The MatMuls an int8 export keeps in float32, by kind (README, Performance: what each choice costs
-# in speed and in recall@5 / EM). The embedder keeps its first layer in float32: of seven variants
-# (all int8; layer 0, layer 5, attention Q/K/V, attention output, FFN in, FFN out kept), only layer 0,
-# FFN-in and Q/K/V lose no seeds recall@5 (0.987), and layer 0 is the fastest of those: SQuAD recall@5
-# 0.866 -> 0.861, embedding 76 -> 124 passages/s, where all-int8 gives 154 but 0.974 / 0.859. For the
-# reader every variant tried (all, layer 0, layer 5, FFN out) loses seeds EM to abstentions that flip.
+# The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench_quant; README,
+# Performance). The embedder keeps its first layer in float32: of the seven dynamic variants (all
+# int8; layer 0, layer 5, attention Q/K/V, attention output, FFN in or FFN out kept), only layer 0
+# and FFN-in lose no seeds recall@5 (0.987), and layer 0 is the faster: SQuAD recall@5 0.866 -> 0.861,
+# 55 -> 115 passages/s, where all-int8 gives 129 but 0.974 / 0.859. For the reader every variant
+# (static QDQ included) loses end-to-end EM on the tuning's dev parts, so rag reads in float32 by default.
 _FLOAT32_MATMULS: dict[str, tuple[str, ...]] = {"encoder": ("layer.0/",), "qa": ()}
 
 
