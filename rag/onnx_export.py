@@ -31,7 +31,13 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = {"encoder": ("last_hidden_state",), "qa": ("start_logits", "end_logits")}
 _ONNX_OPSET = 17
 # Part of the cache key: a change to how a file is made must not reuse an old file.
-_RECIPE = "opset17-torchscript-v1"
+_RECIPE = "opset17-torchscript-eager-v2"
+# Attention as BERT's eager code writes it (scores + an additive mask, one Where for the whole model)
+# rather than the SDPA export, which masks with a Where and an IsNaN check in every layer: the reader's
+# forward pass on 3 windows of 150 tokens 183 -> 168 ms (medians of 40, interleaved, 2-core Zen 1),
+# the same logits within 1e-5. Fusing it further into ORT's Attention/SkipLayerNorm ops
+# (onnxruntime.transformers.optimizer) gained nothing more there (169 ms).
+_ATTENTION = "eager"
 # The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench_quant; README,
 # Performance). The embedder keeps its first layer in float32: of the seven dynamic variants (all
 # int8; layer 0, layer 5, attention Q/K/V, attention output, FFN in or FFN out kept), only layer 0
@@ -122,7 +128,7 @@ def _load_torch_model(kind: str, location: str) -> Any:
 
     loader = AutoModel if kind == "encoder" else AutoModelForQuestionAnswering
     try:
-        model = loader.from_pretrained(location)
+        model = loader.from_pretrained(location, attn_implementation=_ATTENTION)
     except Exception as err:
         raise ModelMissingError(f"cannot load {location!r} to export it to ONNX: {_first_line(err)}") from err
     return model.float().eval()  # weights may be stored as float16
