@@ -34,7 +34,7 @@ from rag import Pipeline
 from rag.chunker import chunk
 from rag.config import BACKENDS, Config
 from rag.corpus import content_hash
-from rag.embedder import Embedder, make_embedder
+from rag.embedder import Embedder, make_embedder, resolved_embed_backend
 from rag.types import Document
 
 from .bench_scale import SQUAD, squad_passages
@@ -80,7 +80,7 @@ def config_for(backend: str, base: Config | None = None) -> Config:
 
 def describe(backend: str) -> str:
     """The row's name: ``default`` says which backends it is made of."""
-    embed, read = Config().embed_backend, Config().reader_backend
+    embed, read = resolved_embed_backend(Config()), Config().reader_backend
     return backend if backend != DEFAULT else f"default ({embed})" if embed == read else f"default (embedder {embed}, reader {read})"
 
 

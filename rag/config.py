@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE_NAME = "rag.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 BACKENDS = ("onnx", "onnx-int8", "torch")  # what runs the embedder and the reader
+EMBED_BACKENDS = ("auto", *BACKENDS)
 DENSE_INDEXES = ("flat", "hnsw")
 STORES = ("faiss", "milvus")
 SPAN_SCORINGS = ("window_softmax", "logits", "shared_softmax")  # rag/scoring.py says what each means
@@ -33,10 +34,13 @@ class Config:
     embed_model: str = ""
     # "onnx-int8": ONNX Runtime, int8 weights except the first layer's (no PyTorch at query time;
     # exported from the model's weights on first use and cached in cache_dir). "onnx": the same in
-    # float32. "torch": sentence-transformers on PyTorch. python -m rag.eval.bench_backends (README,
-    # Performance): onnx-int8 embeds 1.6-2.1x as fast as onnx and keeps recall@5 within the 0.01 budget
-    # (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); onnx gives torch's vectors (within 1e-4).
-    embed_backend: str = "onnx-int8"
+    # float32. "torch": sentence-transformers on PyTorch. "auto": onnx-int8 on an x86 CPU with VNNI,
+    # onnx elsewhere (rag.embedder.resolved_embed_backend). python -m rag.eval.bench_quant (README,
+    # Performance): with VNNI, onnx-int8 embeds 1.6-2.1x as fast as onnx within the 0.01 recall@5
+    # budget (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); on a 2-core Zen 1 without VNNI it embeds
+    # 29 passages/s against 27 and loses a seeds question (recall@5 0.987 -> 0.974), so float32 there.
+    # onnx gives torch's vectors (within 1e-4).
+    embed_backend: str = "auto"
     embed_batch_size: int = 32
     # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
     # transformers question-answering model id or local path.
@@ -101,9 +105,9 @@ class Config:
     on_topic_cosine: float = 0.4
 
     def __post_init__(self) -> None:
-        for name in ("embed_backend", "reader_backend"):
-            if getattr(self, name) not in BACKENDS:
-                raise ConfigError(f"{name} must be one of {', '.join(BACKENDS)}, not {getattr(self, name)!r}")
+        for name, allowed in (("embed_backend", EMBED_BACKENDS), ("reader_backend", BACKENDS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.dense_index not in DENSE_INDEXES:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from rag.config import Config
 from rag.errors import ConfigError
 from rag.model_paths import embedder_location, go_offline, missing_model_error
+from rag.onnx_export import has_vnni
 from rag.tokenization import (
     configured,
     length_batches,
@@ -97,7 +98,7 @@ class OnnxEmbedder:
     def __init__(self, config: Config) -> None:
         self._config = config
         self.name, self._location = embedder_location(config.embed_model)
-        self._precision = "int8" if config.embed_backend == "onnx-int8" else "fp32"
+        self._precision = "int8" if resolved_embed_backend(config) == "onnx-int8" else "fp32"
         self._max_length = _check_mean_pooled(Path(self._location))
 
     @cached_property
@@ -142,9 +143,16 @@ class OnnxEmbedder:
         return out
 
 
+def resolved_embed_backend(config: Config) -> str:
+    """``config.embed_backend``, with "auto" made onnx-int8 where int8 pays (x86 with VNNI), else onnx."""
+    if config.embed_backend != "auto":
+        return config.embed_backend
+    return "onnx-int8" if has_vnni() else "onnx"
+
+
 def make_embedder(config: Config) -> Embedder:
     """The embedder ``config.embed_backend`` asks for."""
-    if config.embed_backend.startswith("onnx"):
+    if resolved_embed_backend(config).startswith("onnx"):
         return OnnxEmbedder(config)
     return SentenceTransformerEmbedder(config)
 

@@ -198,19 +198,28 @@ def _float32_nodes(path: Path, keep: tuple[str, ...]) -> list[str]:
 
 
 @functools.cache
+def has_vnni() -> bool:
+    """Whether this x86 CPU multiplies int8 with VNNI (or AMX): 8-bit weights exact, int8 ~2x float32.
+
+    Without it ONNX Runtime's int8 kernels are about as fast as float32 (python -m rag.eval.bench_quant
+    on a 2-core Zen 1: the int8 embedder 29 passages/s, float32 27; the int8 reader no faster).
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
 def _reduce_range() -> bool:
     """7-bit weights, where the CPU may lack VNNI: its u8 x s8 products can saturate 16 bits otherwise.
 
     ONNX Runtime's advice for dynamic quantisation; on a CPU with VNNI (or on ARM) 8-bit weights are
     exact and keep more accuracy. Decided on the machine that makes the export, and part of its name.
     """
-    if platform.machine().lower() in ("arm64", "aarch64"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return True
-    return not any(flag in flags.split() for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    return platform.machine().lower() not in ("arm64", "aarch64") and not has_vnni()
 
 
 def _int8_variant(kind: str) -> str:

@@ -160,12 +160,14 @@ def test_backends_table_puts_each_backend_beside_the_others() -> None:
 
 def test_the_default_row_is_rag_as_it_ships() -> None:
     from rag.config import Config
+    from rag.embedder import resolved_embed_backend
     from rag.eval.bench_backends import config_for, describe
 
     assert config_for("default") == Config()  # no backend forced: whatever mix ships
     assert config_for("torch").embed_backend == config_for("torch").reader_backend == "torch"
     config = Config()
-    assert config.embed_backend in describe("default") and config.reader_backend in describe("default")
+    embed = resolved_embed_backend(config)  # "auto" made concrete: the row says what ran
+    assert embed in describe("default") and config.reader_backend in describe("default") and "auto" not in describe("default")
     assert describe("onnx") == "onnx"
 
 

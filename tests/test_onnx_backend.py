@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from rag import Config
-from rag.embedder import OnnxEmbedder, SentenceTransformerEmbedder
+from rag.embedder import OnnxEmbedder, SentenceTransformerEmbedder, resolved_embed_backend
 from rag.errors import ConfigError
 from rag.onnx_backend import OnnxEncoder, OnnxQaModel
-from rag.onnx_export import cached_export
+from rag.onnx_export import cached_export, has_vnni
 from rag.reader import ExtractiveReader
 from rag.tokenization import configured, windows
 from rag.types import Chunk
@@ -59,14 +59,29 @@ def test_onnx_vectors_equal_sentence_transformers(embedder, fp32_embedder) -> No
     assert fp32.shape == reference.shape == (len(texts), 384) and fp32.dtype == np.float32
     assert np.abs(fp32 - reference).max() < 1e-4
     assert np.allclose(np.linalg.norm(fp32, axis=1), 1.0, atol=1e-5)
-    # The default: int8 weights (the first layer float32), the same directions give or take (recall@5
-    # is in the benchmark), still unit length.
-    assert Config().embed_backend == "onnx-int8" and isinstance(embedder, OnnxEmbedder)
-    int8 = embedder.embed(texts)
-    assert embedder.model.path.name.startswith("encoder-int8-") and embedder.model.path.stat().st_size < 30_000_000
+    # The default: int8 where the CPU has VNNI, float32 elsewhere. int8 weights (the first layer
+    # float32) keep the same directions give or take (recall@5 is in the benchmark), still unit length.
+    assert Config().embed_backend == "auto" and isinstance(embedder, OnnxEmbedder)
+    assert embedder.model.path.name.startswith("encoder-int8-" if has_vnni() else "encoder-fp32-")
+    int8_embedder = OnnxEmbedder(Config(embed_backend="onnx-int8"))
+    assert int8_embedder.model.path.name.startswith("encoder-int8-") and int8_embedder.model.path.stat().st_size < 30_000_000
+    int8 = int8_embedder.embed(texts)
     assert int8.shape == reference.shape and (int8 * reference).sum(axis=1).min() > 0.98
     assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
     assert embedder.embed([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("vnni", [True, False])
+def test_auto_embed_backend_is_int8_only_where_the_cpu_has_vnni(monkeypatch: pytest.MonkeyPatch, vnni: bool) -> None:
+    import rag.embedder
+
+    monkeypatch.setattr(rag.embedder, "has_vnni", lambda: vnni)
+    assert resolved_embed_backend(Config()) == ("onnx-int8" if vnni else "onnx")
+    assert OnnxEmbedder(Config())._precision == ("int8" if vnni else "fp32")
+    for explicit in ("onnx", "onnx-int8", "torch"):
+        assert resolved_embed_backend(Config(embed_backend=explicit)) == explicit
+    with pytest.raises(ConfigError, match="reader_backend must be one of onnx, onnx-int8, torch"):
+        Config(reader_backend="auto")
 
 
 def test_windows_tokenise_as_transformers(reader: ExtractiveReader) -> None:
@@ -223,3 +238,21 @@ def test_quantisation_variants_keep_the_matmuls_they_name(fp32_embedder: OnnxEmb
     assert len(kept["attn-out"]) == 6 and all("/attention/output/dense/" in name for name in kept["attn-out"])
     assert len(kept["ffn-in"]) == 6 and all("/intermediate/dense/" in name for name in kept["ffn-in"])
     assert len(kept["ffn-out"]) == 6 and not any("attention" in name for name in kept["ffn-out"])
+
+
+def test_blockwise_int8_variant_is_made_and_stays_close(tmp_path: Path, fp32_embedder: OnnxEmbedder) -> None:
+    """bench_quant's blockwise variant: every weight MatMul becomes MatMulNBits (8 bits, blocks of 32),
+    and its vectors stay within a hair of float32 (the reader's logits: README, Performance)."""
+    import onnx
+
+    from rag.eval.bench_quant import blockwise_file
+
+    target = tmp_path / "encoder-blockwise.onnx"
+    blockwise_file(fp32_embedder.model.path, target)
+    ops = [node.op_type for node in onnx.load(str(target)).graph.node]
+    assert ops.count("MatMulNBits") == 36  # 6 layers x 6 weight MatMuls
+    blockwise = OnnxEmbedder(Config(embed_backend="onnx"))
+    blockwise.model = OnnxEncoder(target)
+    texts = [*PASSAGES, *_seed_texts()[:2]]
+    cosines = (blockwise.embed(texts) * fp32_embedder.embed(texts)).sum(axis=1)
+    assert cosines.min() > 0.995, cosines
