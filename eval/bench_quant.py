@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from rag.reader import ExtractiveReader
 
 from .bench_backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
 from .bench_scale import SQUAD, squad_passages
+from .blockwise import blockwise_file
 from .gold import load_gold, write_gold
 from .measure import timed
 from .runner import run_eval
@@ -65,10 +65,6 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 }
 STATIC = "static"
 BLOCKWISE = "blockwise"
-# Blocks of 32 along the inner dimension: 32 and 128 gave the same speed on this project's 2-core
-# Zen 1, and 32 the smaller logit error (mean |start/end logit - float32| 0.020 against 0.033; the
-# per-tensor dynamic int8 of every MatMul: 0.124, on 300 dev-v1.1 questions' windows).
-BLOCK = 32
 
 
 def variant_file(kind: str, location: str, variant: str, work: Path, config: Config) -> Path:
@@ -85,30 +81,6 @@ def variant_file(kind: str, location: str, variant: str, work: Path, config: Con
         else:
             quantize(fp32, target, keep)
     return target
-
-
-def blockwise_file(fp32: Path, target: Path) -> None:
-    """Every weight MatMul as ONNX Runtime's MatMulNBits: 8-bit symmetric weights in blocks of BLOCK,
-    and (accuracy_level 4) the activations quantised to int8 per row and block as it runs.
-
-    Dynamic quantisation (the other int8 variants) gives each activation tensor one scale, which the
-    few tokens with large activations set for all the others; here each row of each block has its own.
-    """
-    import onnx
-
-    try:
-        from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
-    except ImportError as err:  # it imports onnx_ir, which rag itself does not need
-        raise SystemExit(f"the blockwise variant needs onnx-ir: pip install -e '.[bench]' ({err})") from None
-    settings = {"block_size": BLOCK, "is_symmetric": True, "accuracy_level": 4, "bits": 8}
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)), **settings,
-                                     algo_config=DefaultWeightOnlyQuantConfig(**settings))
-    logging.disable(logging.INFO)  # a line for every node it leaves alone
-    try:
-        quantizer.process()
-    finally:
-        logging.disable(logging.NOTSET)
-    quantizer.model.save_model_to_file(str(target), False)
 
 
 def static_file(fp32: Path, target: Path, config: Config, work: Path) -> None:

@@ -32,11 +32,9 @@ OUTPUT_NAMES = {"encoder": ("last_hidden_state",), "qa": ("start_logits", "end_l
 _ONNX_OPSET = 17
 # Part of the cache key: a change to how a file is made must not reuse an old file.
 _RECIPE = "opset17-torchscript-eager-v2"
-# Attention as BERT's eager code writes it (scores + an additive mask, one Where for the whole model)
-# rather than the SDPA export, which masks with a Where and an IsNaN check in every layer: the reader's
-# forward pass on 3 windows of 150 tokens 183 -> 168 ms (medians of 40, interleaved, 2-core Zen 1),
-# the same logits within 1e-5. Fusing it further into ORT's Attention/SkipLayerNorm ops
-# (onnxruntime.transformers.optimizer) gained nothing more there (169 ms).
+# BERT's eager attention (an additive mask made once), not the SDPA export's Where + IsNaN in every
+# layer: reader forward pass on 3x150 tokens 183 -> 168 ms (2-core Zen 1), logits within 1e-5. ORT's
+# transformer optimizer (fused Attention/SkipLayerNorm) on top gained nothing more (169 ms).
 _ATTENTION = "eager"
 # The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench_quant; README,
 # Performance). The embedder keeps its first layer in float32: of the seven dynamic variants (all

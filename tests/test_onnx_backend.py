@@ -245,7 +245,7 @@ def test_blockwise_int8_variant_is_made_and_stays_close(tmp_path: Path, fp32_emb
     and its vectors stay within a hair of float32 (the reader's logits: README, Performance)."""
     import onnx
 
-    from rag.eval.bench_quant import blockwise_file
+    from rag.eval.blockwise import blockwise_file
 
     target = tmp_path / "encoder-blockwise.onnx"
     blockwise_file(fp32_embedder.model.path, target)
