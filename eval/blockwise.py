@@ -34,4 +34,3 @@ def blockwise_file(fp32: Path, target: Path) -> None:
     finally:
         logging.disable(logging.NOTSET)
     quantizer.model.save_model_to_file(str(target), False)
-
