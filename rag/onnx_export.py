@@ -10,7 +10,6 @@ is rebuilt, with a message, never a traceback.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import platform
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelMissingError
+from rag.onnx_cache import source_key
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
 
 def _cache_path(kind: str, location: str, precision: str, cache_dir: Path) -> Path:
     recipe = _RECIPE if precision == "fp32" else f"{_RECIPE}-int8-dynamic-per-channel-{_int8_variant(kind)}"
-    return Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{_source_key(kind, location, recipe)}.onnx"
+    return Path(cache_dir).expanduser() / "onnx" / f"{kind}-{precision}-{source_key(kind, location, recipe)}.onnx"
 
 
 def _export(kind: str, location: str, precision: str, target: Path, fp32: Path | None = None) -> None:
@@ -222,23 +222,6 @@ def _reduce_range() -> bool:
 
 def _int8_variant(kind: str) -> str:
     return "|".join(["7bit" if _reduce_range() else "8bit", *_FLOAT32_MATMULS[kind]])
-
-
-def _source_key(kind: str, location: str, recipe: str) -> str:
-    """What the file came from: the model files' names, sizes and times (or a Hub id), kind and recipe.
-
-    Sizes and modification times, not the weights' bytes: hashing 90 MB on every start would cost a
-    fifth of a second of the cold start, and new weights always come with a new file.
-    """
-    digest = hashlib.sha256(f"{kind}|{recipe}".encode())
-    folder = Path(location)
-    files = sorted(p for pattern in ("*.safetensors", "*.bin", "config.json") for p in folder.glob(pattern)) if folder.is_dir() else []
-    for path in files:
-        stat = path.stat()
-        digest.update(f"|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    if not files:
-        digest.update(f"|{location}".encode())
-    return digest.hexdigest()[:16]
 
 
 def _first_line(err: Exception) -> str:

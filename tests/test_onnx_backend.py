@@ -157,6 +157,46 @@ def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
+def test_new_weights_of_the_same_size_and_time_are_exported_again(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                 reader: ExtractiveReader) -> None:
+    """An upgraded reader: the weights file is replaced by one of exactly the same size (a retrained
+    reader of the same architecture) and even the same modification time. The first start after it
+    exports once, says so, and answers with the new weights; the next start reuses that export."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "reader"
+    shutil.copytree(reader.location, folder, ignore=shutil.ignore_patterns("calibration.json"))
+    weights = folder / "model.safetensors"
+    config = Config(reader_model=str(folder), cache_dir=tmp_path / "cache")
+    # The cache as the previous release left it: the export of these very files (the session's).
+    from rag.onnx_export import _cache_path
+
+    old_path = _cache_path("qa", str(folder), "fp32", config.cache_dir)
+    old_path.parent.mkdir(parents=True)
+    shutil.copy2(reader.backend.path, old_path)
+    chunks = [Chunk(f"d{i}.txt", 0, 0, len(t), t) for i, t in enumerate(PASSAGES)]
+    before = ExtractiveReader(config).read(QUESTIONS[0], chunks)[0]
+
+    tensors = load_file(str(weights))
+    head = next(name for name in tensors if name.startswith("qa_outputs") and name.endswith("bias"))
+    tensors[head] = tensors[head] + np.array([0.0, 1.5], dtype=tensors[head].dtype)  # end logits shifted
+    stat = weights.stat()
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert weights.stat().st_size == stat.st_size and weights.stat().st_mtime_ns == stat.st_mtime_ns
+
+    with caplog.at_level(logging.WARNING, logger="rag.onnx_export"):
+        upgraded = ExtractiveReader(config)
+        after = upgraded.read(QUESTIONS[0], chunks)[0]
+    assert "preparing the fast reader (once" in caplog.text
+    assert upgraded.backend.path != old_path and upgraded.backend.path.is_file()
+    assert after.text == before.text and after.end_logit == pytest.approx(before.end_logit + 1.5, abs=1e-2)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rag.onnx_export"):
+        assert ExtractiveReader(config).backend.path == upgraded.backend.path
+    assert caplog.text == ""  # exported once, not at every start
+
+
 def test_int8_export_quantises_the_cached_float32_file(tmp_path: Path, fp32_embedder: OnnxEmbedder,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """With the float32 export cached, int8 needs no PyTorch; a damaged float32 file is exported anew."""
