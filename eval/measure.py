@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,3 +30,17 @@ def timed(work: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = work()
     return result, time.perf_counter() - started
+
+
+def cpu_name() -> str:
+    """The CPU as lscpu names it, with family/model, cores and whether it has VNNI: figures are
+    compared only between runs on the same CPU."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown CPU"
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
+    flags = fields.get("Flags", "").split()
+    vnni = "with VNNI" if {"avx512_vnni", "avx_vnni"} & set(flags) else "no VNNI"
+    return (f"{fields.get('Model name', 'unknown CPU')} (family {fields.get('CPU family', '?')} model "
+            f"{fields.get('Model', '?')}, {fields.get('CPU(s)', '?')} cores, {vnni})")

@@ -29,6 +29,7 @@ import dataclasses
 import itertools
 import json
 import random
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from .squad_corpus import build_squad_corpus
 from .sweep import (
     AnswerSetting,
     ReadSetting,
+    Retrieval,
     Setting,
     accuracy,
     corpus_pipeline,
@@ -59,7 +61,7 @@ READ_SETTINGS = (
     ReadSetting(250, 0), ReadSetting(400, 0), ReadSetting(400, 100), ReadSetting(600, 150),
     ReadSetting(800, 240), ReadSetting(800, 240, 384, 128),
 )
-RETRIEVALS = (("dense", 60), ("bm25", 60), ("hybrid", 10), ("hybrid", 60))
+RETRIEVALS = (Retrieval("dense"), Retrieval("bm25"), Retrieval("hybrid", 10), Retrieval("hybrid", 60))
 TOP_KS = (1, 3, 5, 8)
 ANSWER_TOKENS = (15, 30)
 # The plain pipeline the product must beat, and the defaults as they shipped before this tuning.
@@ -101,8 +103,8 @@ def squad_corpus(name: str, data: Path, work: Path, dev_sample: int, test_every:
 def sweep(base: Config, corpora: list[Corpus], embedder: Any) -> list[dict[str, Any]]:
     """Every setting's dev accuracy on each corpus and its median read time on the seeds."""
     rows = []
-    answers = [AnswerSetting(mode, k, rrf, scoring, tokens) for (mode, rrf), k, scoring, tokens
-               in itertools.product(RETRIEVALS, TOP_KS, SPAN_SCORINGS, ANSWER_TOKENS)]
+    answers = [AnswerSetting(r.retrieval, k, r.rrf_k, scoring, tokens, r.dense_weight, r.rerank_depth)
+               for r, k, scoring, tokens in itertools.product(RETRIEVALS, TOP_KS, SPAN_SCORINGS, ANSWER_TOKENS)]
     for read in READ_SETTINGS:
         reader = ExtractiveReader(dataclasses.replace(base, **dataclasses.asdict(read), max_answer_tokens=max(ANSWER_TOKENS)))
         readings, latency = {}, {}
@@ -171,9 +173,13 @@ def main(argv: list[str] | None = None) -> int:
                              "85 ms of reading keeps a warm ask under 100 ms")
     parser.add_argument("--rows", default="chosen,before,baseline", help="which test rows to run (comma-separated)")
     parser.add_argument("--sweep", type=Path, help="reuse the sweep.json of an earlier run instead of sweeping")
+    parser.add_argument("--only", help="choose only among settings whose label contains this text, e.g. "
+                        "'chunks 600/150, window 256/128; bm25 top 3,' to refit a reader's span scoring, span limit, "
+                        "calibration and threshold at the shipped retrieval setting")
     parser.add_argument("--reader", default="", help="a reader folder or id to tune for (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    args.command = "python -m rag.eval.tune " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     base = Config(reader_model=args.reader)
     embedder = make_embedder(base)
     seeds = seeds_corpus(args.gold, args.corpus, args.work)
@@ -183,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = sweep(base, [seeds, squad], embedder)
         save_sweep(rows, args.out / "sweep.json")  # saved at once: a later run can start from it (--sweep)
-    chosen = choose(rows, args.read_budget_ms / 1000 if args.read_budget_ms else None)
+    candidates = [r for r in rows if args.only in r["setting"].label] if args.only else rows
+    if not candidates:
+        parser.error(f"no setting of the sweep matches --only {args.only!r}")
+    chosen = choose(candidates, args.read_budget_ms / 1000 if args.read_budget_ms else None)
     setting: Setting = chosen["setting"]
     print(f"chosen: {setting.label} (dev objective {chosen['objective']:.3f})", file=sys.stderr, flush=True)
 
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_outcomes = {}
     for corpus in tuned:
         pipeline = corpus_pipeline(config, corpus.folder, corpus.work, setting.read, embedder, reader)
-        readings = read_questions(pipeline, reader, corpus.dev, [(config.retrieval, config.rrf_k)], config.top_k)
+        readings = read_questions(pipeline, reader, corpus.dev, [setting.answer.mode], config.top_k)
         dev_outcomes[corpus.name] = outcomes(readings, setting.answer)
     note = (f"python -m rag.eval.tune: dev parts of {', '.join(c.name for c in tuned)} "
             f"({', '.join(str(len(c.dev)) for c in tuned)} questions), setting: {setting.label}")

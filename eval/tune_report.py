@@ -4,11 +4,13 @@ row, the test figures of every corpus, and the calibration (ECE and reliability 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from rag.calibration import Calibrator
 
+from .measure import cpu_name
 from .metrics import SweepPoint
 from .report import _figure, _save, _write_text
 from .sweep import Setting
@@ -27,8 +29,7 @@ def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, A
     named = {"chosen": chosen, **{n: _row_of(rows, s) for n, s in (("baseline", baseline), ("before", before))}}
     lines = [
         "# rag tuning report", "",
-        f"Command: `python -m rag.eval.tune --squad {args.squad}" + (f" --squad-v2 {args.squad_v2}" if args.squad_v2 else "")
-        + f" --dev-sample {args.dev_sample} --test-every {args.test_every}`", "",
+        f"Command: `{args.command}`", "", f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} (read times are this CPU's).", "",
         "Questions (dev / test): " + ", ".join(f"{n} {d} / {t}" for n, (d, t) in sizes.items()) + ".", "",
         "## Sweep on dev (no abstention; objective = mean EM over seeds and SQuAD v1.1 dev)", "",
         "![accuracy against read latency](sweep.png)", "",

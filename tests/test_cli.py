@@ -112,7 +112,7 @@ def test_index_built_with_other_settings_is_refused(tmp_path: Path, shared_model
     index = tmp_path / "idx"
     assert _run(["index", "--corpus", str(SEEDS), "--index", str(index)], capsys)[0] == 0
     other = tmp_path / "other.toml"
-    other.write_text("chunk_chars = 400\nchunk_overlap = 100\n", encoding="utf-8")
+    other.write_text("chunk_chars = 300\nchunk_overlap = 60\n", encoding="utf-8")  # not the defaults
     code, _, err = _run(["ask", "Who?", "--corpus", str(SEEDS), "--index", str(index), "--config", str(other)], capsys)
     _assert_user_error(code, err, "was built with", "rag index --rebuild")
 

@@ -32,12 +32,12 @@ def test_defaults() -> None:
     assert config.index_dir == Path(".rag-index")
     assert config.embed_model == ""
     assert config.reader_model == ""
-    # The tuned defaults (python -m rag.eval.tune; the figures are in rag/config.py and the README).
-    assert (config.chunk_chars, config.chunk_overlap) == (600, 150)
-    assert config.top_k == 3
-    assert config.retrieval == "bm25"
+    # The tuned defaults (python -m rag.eval.tune; the figures are in docs/tuning/report.md).
+    assert (config.chunk_chars, config.chunk_overlap) == (400, 100)
+    assert config.top_k == 5
+    assert config.retrieval == "hybrid"
     assert config.rrf_k == 10
-    assert (config.span_scoring, config.max_answer_tokens) == ("logits", 15)
+    assert (config.span_scoring, config.max_answer_tokens) == ("shared_softmax", 15)
     assert config.auto_update is True
     assert config.on_topic_cosine == 0.4
     assert 0.0 <= config.min_confidence <= 1.0

@@ -19,10 +19,10 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-# A disagreement is found only among the passages read: these questions read more than the default 3
-# (the passage of 004 that names Koizumi's visit to Seoul is 7th for this question).
+# A disagreement is found only among the passages read: Nakatani (000-003, September 2025) and
+# Koizumi (004, January 2026) each met Ahn Gyu-back, and both are in the default top 5.
 def test_disagreeing_sources_are_shown_with_their_documents(seeds_pipeline: Pipeline) -> None:
-    answer = seeds_pipeline.ask("Which Japanese defense minister visited Seoul in September 2025?", 8)
+    answer = seeds_pipeline.ask("Which Japanese defense minister met Ahn Gyu-back?")
     assert answer.text == "Gen Nakatani"
     assert [a.text for a in answer.alternatives] in (["Koizumi Shinjiro"], ["Koizumi"])
     koizumi = answer.alternatives[0]
@@ -49,7 +49,7 @@ def test_agreeing_sources_have_no_alternatives(seeds_pipeline: Pipeline) -> None
 
 
 def test_cli_prints_the_disagreement(tmp_path: Path, shared_models, capsys) -> None:
-    code, out, _ = _run(["ask", "Which Japanese defense minister visited Seoul in September 2025?", "--top-k", "8", "--corpus", str(SEEDS),
+    code, out, _ = _run(["ask", "Which Japanese defense minister met Ahn Gyu-back?", "--corpus", str(SEEDS),
                          "--index", str(tmp_path / "idx"), "-q"], capsys)
     assert code == 0
     assert out.splitlines()[0].startswith("Gen Nakatani")

@@ -118,8 +118,8 @@ def test_readable_names() -> None:
 
 
 def test_disagreeing_sources_get_their_own_numbered_sources(seeds_pipeline: Pipeline) -> None:
-    answer = seeds_pipeline.ask("Which Japanese defense minister visited Seoul in September 2025?", 8)
-    assert answer.alternatives, "the seeds disagree on this question at top 8"
+    answer = seeds_pipeline.ask("Which Japanese defense minister met Ahn Gyu-back?")
+    assert answer.alternatives, "the seeds disagree on this question"
     sources = answer_sources(answer, seeds_pipeline.document_info)
     kinds = [s.kind for s in sources]
     assert kinds == sorted(kinds, key=["answer", "alternative"].index)  # the answer's first, then the others'
