@@ -106,7 +106,7 @@ class ExtractiveReader:
         """:meth:`read` for several questions at once (each with its own passages), in one batch."""
         clipped = [self._clip(question) for question, _ in requests]
         pairs = [(owner, clipped[owner], c) for owner, (_, chunks) in enumerate(requests) for c in chunks]
-        results: list[dict[tuple[str, int, int], Span]] = [{} for _ in requests]
+        results: list[dict[tuple[str, int, int, int], Span]] = [{} for _ in requests]
         if not pairs:
             return [[] for _ in requests]
         encodings = self._window_tokenizer.encode_batch([(question, c.text) for _, question, c in pairs])
@@ -130,7 +130,9 @@ class ExtractiveReader:
                 chunk, windows_of_pair[pair_row], encoding.sequence_ids, encoding.offsets,
                 start_logits[window], end_logits[window],
             ):
-                key = (span.chunk.doc_id, span.start, span.end)
+                # One span per place and passage: overlapping passages find the same place twice,
+                # and which one counts is decided after the passages are chosen (rag/scoring.py).
+                key = (span.chunk.doc_id, span.chunk.chunk_index, span.start, span.end)
                 if key not in best or span.probability > best[key].probability:
                     best[key] = span
         return [sorted(best.values(), key=lambda s: (-s.probability, s.chunk.doc_id, s.start, s.end)) for best in results]

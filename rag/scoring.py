@@ -63,6 +63,7 @@ def rank_answers(spans: Sequence[Span], hits: Sequence[Hit], scoring: str) -> li
     """Group spans by normalised text and rank the groups by ``scoring``, best first."""
     if scoring not in SPAN_SCORINGS:
         raise ConfigError(f"span_scoring must be one of {', '.join(SPAN_SCORINGS)}, not {scoring!r}")
+    spans = one_per_place(spans)
     groups: dict[str, list[Span]] = {}
     for span in spans:
         key = normalize_answer(span.text)
@@ -115,6 +116,19 @@ def rank_answers(spans: Sequence[Span], hits: Sequence[Hit], scoring: str) -> li
         }
         ranked.append(RankedAnswer(key, tuple(members), float(score), features))
     return ranked
+
+
+def one_per_place(spans: Sequence[Span]) -> list[Span]:
+    """One span per place in a document: overlapping passages read the same characters twice; the
+    likelier reading stays (ties: the earlier passage). Applied to the passages that count, so
+    reading more passages together and keeping some gives what reading those alone gives."""
+    best: dict[tuple[str, int, int], Span] = {}
+    for s in spans:
+        key = (s.chunk.doc_id, s.start, s.end)
+        kept = best.get(key)
+        if kept is None or (s.probability, -s.chunk.chunk_index) > (kept.probability, -kept.chunk.chunk_index):
+            best[key] = s
+    return [s for s in spans if best[(s.chunk.doc_id, s.start, s.end)] is s]
 
 
 def _shared_probabilities(spans: Sequence[Span]) -> dict[int, float]:
