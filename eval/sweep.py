@@ -42,6 +42,21 @@ class ReadSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class Retrieval:
+    """A retrieval mode with its parameter (rrf_k for hybrid, dense_weight for weighted, rerank_depth for rerank)."""
+
+    retrieval: str
+    rrf_k: int = 10
+    dense_weight: float = 0.5
+    rerank_depth: int = 20
+
+    @property
+    def label(self) -> str:
+        extra = {"hybrid": f" rrf {self.rrf_k}", "weighted": f" {self.dense_weight:g}", "rerank": f" {self.rerank_depth}"}
+        return self.retrieval + extra.get(self.retrieval, "")
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerSetting:
     """What is chosen from one reading: which passages count, and how their spans are compared."""
 
@@ -50,11 +65,20 @@ class AnswerSetting:
     rrf_k: int
     span_scoring: str
     max_answer_tokens: int
+    dense_weight: float = 0.5
+    rerank_depth: int = 20
+
+    @property
+    def mode(self) -> Retrieval:
+        """The retrieval with only its own mode's parameter (the others at their defaults)."""
+        default = Retrieval(self.retrieval)
+        return Retrieval(self.retrieval, self.rrf_k if self.retrieval == "hybrid" else default.rrf_k,
+                         self.dense_weight if self.retrieval == "weighted" else default.dense_weight,
+                         self.rerank_depth if self.retrieval == "rerank" else default.rerank_depth)
 
     @property
     def label(self) -> str:
-        fused = f" rrf {self.rrf_k}" if self.retrieval == "hybrid" else ""
-        return f"{self.retrieval}{fused} top {self.top_k}, {self.span_scoring}, ≤{self.max_answer_tokens} tokens"
+        return f"{self.mode.label} top {self.top_k}, {self.span_scoring}, ≤{self.max_answer_tokens} tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +99,7 @@ class Reading:
     """One question read once: the hits of every retrieval choice and the spans of all their passages."""
 
     gold: GoldQuestion
-    hits: dict[tuple[str, int], tuple[Hit, ...]]  # (retrieval, rrf_k) -> hits, best first
+    hits: dict[Retrieval, tuple[Hit, ...]]  # hits of each retrieval, best first
     spans: tuple[Span, ...]
 
 
@@ -113,13 +137,14 @@ def corpus_pipeline(base: Config, corpus: Path, work: Path, read: ReadSetting, e
 
 
 def read_questions(pipeline: Pipeline, reader: ExtractiveReader, questions: Sequence[GoldQuestion],
-                   retrievals: Sequence[tuple[str, int]], max_k: int) -> list[Reading]:
-    """Retrieve with every (mode, rrf_k) and read the union of their top ``max_k`` passages once."""
+                   retrievals: Sequence[Retrieval], max_k: int) -> list[Reading]:
+    """Retrieve with every retrieval setting and read the union of their top ``max_k`` passages once."""
     store = pipeline._loaded_store()  # noqa: SLF001 - the sweep drives the stages one by one
+    retrievers = {r: IndexRetriever(store, pipeline.embedder, r.retrieval, r.rrf_k, r.dense_weight, r.rerank_depth)
+                  for r in retrievals}
     readings = []
     for gold in questions:
-        hits = {(mode, rrf): tuple(IndexRetriever(store, pipeline.embedder, mode, rrf).retrieve(gold.question, max_k))
-                for mode, rrf in retrievals}
+        hits = {r: tuple(retriever.retrieve(gold.question, max_k)) for r, retriever in retrievers.items()}
         chunks = list({h.chunk: None for ranked in hits.values() for h in ranked})
         readings.append(Reading(gold, hits, tuple(reader.read(gold.question, chunks))))
     return readings
@@ -129,7 +154,7 @@ def outcomes(readings: Sequence[Reading], answer: AnswerSetting) -> list[Outcome
     """Each question's best answer when only this setting's passages and spans count."""
     results = []
     for reading in readings:
-        hits = reading.hits[(answer.retrieval, answer.rrf_k)][: answer.top_k]
+        hits = reading.hits[answer.mode][: answer.top_k]
         kept = {(h.chunk.doc_id, h.chunk.chunk_index) for h in hits}
         spans = [s for s in reading.spans
                  if s.tokens <= answer.max_answer_tokens and (s.chunk.doc_id, s.chunk.chunk_index) in kept]

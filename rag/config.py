@@ -14,7 +14,7 @@ from rag.errors import ConfigError
 log = logging.getLogger(__name__)
 
 CONFIG_FILE_NAME = "rag.toml"
-RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25", "weighted", "rerank")
 BACKENDS = ("onnx", "onnx-int8", "torch")  # what runs the embedder and the reader
 EMBED_BACKENDS = ("auto", *BACKENDS)
 DENSE_INDEXES = ("flat", "hnsw")
@@ -51,19 +51,19 @@ class Config:
     # within 0.24, but loses one seeds question end to end (EM 0.821 -> 0.808, budget 0.01). README, Performance.
     reader_backend: str = "onnx"
     cache_dir: Path = Path("~/.cache/rag")
-    # The answering defaults below were chosen by python -m rag.eval.tune (README, "Tuning"): on the dev
-    # parts of eval/gold.jsonl and of SQuAD dev-v1.1 (first half of the articles, 250 questions),
-    # objective = mean EM of the two with no abstention, best among settings that read in <= 85 ms.
-    # Chunks (bm25 top 3, logits): 250/0 0.607, 400/0 0.673, 400/100 0.696, 600/150 0.714, 800/240 0.704.
-    chunk_chars: int = 600
-    chunk_overlap: int = 150
-    # top 1 0.628, 3 0.714 (73 ms read), 5 0.727 (132 ms, over the budget), 8 0.707 (216 ms).
-    top_k: int = 3
-    # bm25 0.714, hybrid rrf_k 10 0.666, hybrid rrf_k 60 0.658, dense 0.599: the questions share
-    # their words with the passage that answers them, and MiniLM's cosine ranks on topic, not detail.
-    retrieval: str = "bm25"
-    # For hybrid: 10 beat 60 in every chunk setting (e.g. 0.666 vs 0.658 at the default chunks).
+    # The answering defaults below were chosen for the shipped reader by python -m rag.eval.tune on dev
+    # parts only; its report (every setting's dev score and read time, the calibration, the threshold)
+    # is docs/tuning/report.md. Changing the chunks needs rag index --rebuild.
+    chunk_chars: int = 400
+    chunk_overlap: int = 100
+    top_k: int = 5
+    retrieval: str = "hybrid"
+    # For hybrid: the constant of reciprocal rank fusion.
     rrf_k: int = 10
+    # For weighted: score = dense_weight * cosine + (1 - dense_weight) * BM25 score / the best BM25 score.
+    dense_weight: float = 0.5
+    # For rerank: BM25's top rerank_depth passages, ordered by cosine.
+    rerank_depth: int = 20
     # "flat": exact dense search, every passage compared (fast enough for tens of thousands of
     # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
     # rag.eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
@@ -79,18 +79,15 @@ class Config:
     reader_max_length: int = 256
     reader_stride: int = 128
     reader_batch_size: int = 16
-    # 15 0.714, 30 0.712: SQuAD answers are short, and long spans were the reader's run-ons.
+    # The longest answer, in reader tokens.
     max_answer_tokens: int = 15
-    # How spans from different passages are compared (rag/scoring.py): logits 0.714, shared_softmax
-    # 0.710, window_softmax 0.654 (which lets a passage that says nothing hold a "confident" span).
-    span_scoring: str = "logits"
+    # How spans from different passages are compared (rag/scoring.py says what each means).
+    span_scoring: str = "shared_softmax"
     # The calibration of the confidence (JSON from python -m rag.eval.tune). "" means calibration.json
     # in the reader's model folder; with none, confidence is the uncalibrated window probability.
     calibration_file: str = ""
-    # Abstain when the calibrated confidence is below this. Chosen by python -m rag.eval.tune on the dev
-    # parts of the seeds, SQuAD dev-v1.1 and dev-v2.0: the best mean overall score (0.631; EM on
-    # answerable questions, 1 for declining an unanswerable one), the middle of its plateau.
-    min_confidence: float = 0.31
+    # Abstain when the calibrated confidence is below this (fitted by the tuning with the calibration).
+    min_confidence: float = 0.24
     # Re-index changed documents before answering (embeds only what changed).
     auto_update: bool = True
     # Documents added from the web chat are saved here and indexed with the corpus (their ids start
@@ -114,6 +111,8 @@ class Config:
             raise ConfigError(f"dense_index must be one of {', '.join(DENSE_INDEXES)}, not {self.dense_index!r}")
         if self.span_scoring not in SPAN_SCORINGS:
             raise ConfigError(f"span_scoring must be one of {', '.join(SPAN_SCORINGS)}, not {self.span_scoring!r}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError(f"dense_weight must be in [0, 1], not {self.dense_weight}")
         if not self.on_topic_cosine > 0:
             raise ConfigError(f"on_topic_cosine must be above 0, not {self.on_topic_cosine}")
         if self.store not in STORES:
@@ -131,7 +130,7 @@ class Config:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
             raise ConfigError("chunk_overlap must be at least 0 and less than half of chunk_chars")
-        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "max_upload_bytes", "max_document_bytes"):
+        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "rerank_depth", "max_upload_bytes", "max_document_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.min_confidence <= 1.0:

@@ -112,7 +112,8 @@ class Pipeline:
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
         k = check_top_k(self.config.top_k if k is None else k)
-        retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k)
+        retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k,
+                                   self.config.dense_weight, self.config.rerank_depth)
         return retriever.retrieve(question, k)
 
     def ask(

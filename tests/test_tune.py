@@ -16,6 +16,7 @@ from rag.eval.gold import load_gold
 from rag.eval.sweep import (
     AnswerSetting,
     ReadSetting,
+    Retrieval,
     Setting,
     accuracy,
     corpus_pipeline,
@@ -31,7 +32,7 @@ from rag.scoring import CALIBRATED_FEATURES
 from tests.helpers import REPO, SEEDS
 
 READ = ReadSetting(400, 0)
-RETRIEVALS = [("dense", 60), ("hybrid", 60)]
+RETRIEVALS = [Retrieval("dense"), Retrieval("hybrid", 60)]
 
 
 @pytest.fixture(scope="module")
