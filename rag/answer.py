@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
@@ -47,8 +48,15 @@ def decide(
         documents: Titles, dates and pages of the documents, for citations.
         scorer: How spans are compared and confidence computed (default: window softmax, uncalibrated).
     """
-    documents = documents or {}
-    scorer = scorer or Scorer()
+    return with_threshold(_decide_unthresholded(question, spans, hits, documents or {}, scorer or Scorer()), min_confidence)
+
+
+def _decide_unthresholded(
+    question: str, spans: Sequence[Span], hits: Sequence[Hit], documents: Mapping[str, DocumentInfo], scorer: Scorer
+) -> Answer:
+    """The answer at threshold 0: the best-ranked answer, every disagreeing version nearly as
+    confident, and the most recent version where the question asks what is current. Nothing here
+    depends on the threshold, so one call serves every threshold (``with_threshold``)."""
     ranked = rank_answers(spans, hits, scorer.span_scoring)
     if not ranked:
         return _abstain(question, hits, 0.0)
@@ -56,10 +64,8 @@ def decide(
     # The best-ranked answer is chosen; confidence only decides whether rag answers at all.
     scored = [(scorer.confidence(r), r.key) for r in ranked]
     confidence, key = scored[0]
-    if confidence < min_confidence:
-        return _abstain(question, hits, confidence)
     chosen = Alternative(groups[key][0].text, confidence, _citations(groups[key], documents))
-    alternatives = _disagreeing(chosen, scored[1:], groups, documents, min_confidence)
+    alternatives = _disagreeing(chosen, scored[1:], groups, documents)
     chosen_because = None
     if alternatives and _ASKS_WHAT_IS_CURRENT.search(question):
         latest = max([chosen, *alternatives], key=_latest_date)
@@ -102,7 +108,6 @@ def _disagreeing(
     scored: list[tuple[float, str]],
     groups: dict[str, list[Span]],
     documents: Mapping[str, DocumentInfo],
-    min_confidence: float,
 ) -> list[Alternative]:
     """Answers nearly as strong as the chosen one, found only in other documents, naming something else.
 
@@ -113,7 +118,7 @@ def _disagreeing(
     chosen_docs = {c.doc_id for c in chosen.citations}
     found = []
     for confidence, key in sorted(scored, key=lambda item: -item[0]):
-        if len(found) == _MAX_ALTERNATIVES or confidence < max(min_confidence, _DISAGREEMENT_RATIO * chosen.confidence):
+        if len(found) == _MAX_ALTERNATIVES or confidence < _DISAGREEMENT_RATIO * chosen.confidence:
             break
         words = set(key.split())
         citations = _citations(groups[key], documents)
@@ -136,14 +141,22 @@ def _message(chosen: Alternative, alternatives: list[Alternative]) -> str:
 
 
 def with_threshold(answer: Answer, min_confidence: float) -> Answer:
-    """The same answer under another abstention threshold: abstained if its confidence is below it.
+    """The same answer under another abstention threshold: abstained if its confidence is below it,
+    and without the disagreeing versions below it.
 
-    ``decide(..., min_confidence=0.0)`` followed by this gives what ``decide`` would have given at
-    ``min_confidence``, so one reading serves a whole threshold sweep.
+    ``decide(..., min_confidence=t)`` is exactly ``with_threshold(decide(..., min_confidence=0.0), t)``
+    (``decide`` is defined that way), so one reading serves a whole threshold sweep, and ``rag eval``
+    scores what ``Pipeline.ask`` returns.
     """
-    if answer.abstained or answer.confidence >= min_confidence:
+    if answer.abstained:
         return answer
-    return _abstain(answer.question, answer.passages, answer.confidence)
+    if answer.confidence < min_confidence:
+        return _abstain(answer.question, answer.passages, answer.confidence)
+    shown = tuple(a for a in answer.alternatives if a.confidence >= min_confidence)
+    if shown == answer.alternatives:
+        return answer
+    chosen = Alternative(answer.text or "", answer.confidence, answer.citations)
+    return dataclasses.replace(answer, alternatives=shown, message=_message(chosen, list(shown)))
 
 
 def _unique_places(spans: list[Span]) -> list[Span]:

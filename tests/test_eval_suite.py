@@ -16,6 +16,7 @@ from rag.eval.summary import to_json
 from rag.eval.tuning import THRESHOLDS, tune, write_threshold
 
 from rag import Pipeline, cli, load_config
+from rag.config import RETRIEVAL_MODES
 from tests.helpers import REPO, SEEDS
 
 GOLD = REPO / "eval" / "gold.jsonl"
@@ -71,7 +72,7 @@ def test_retrieval_metrics_and_latency(result) -> None:
 
 def test_ablations_cover_every_mode_and_k_and_agree_with_the_main_run(seeds_pipeline: Pipeline, result) -> None:
     rows = {(r.mode, r.k): r for r in result.ablations}
-    assert set(rows) == {(m, k) for m in ("hybrid", "dense", "bm25") for k in ABLATION_KS}
+    assert set(rows) == {(m, k) for m in RETRIEVAL_MODES for k in ABLATION_KS}
     config = seeds_pipeline.config
     same = rows[(config.retrieval, config.top_k)]
     s = result.summary()
@@ -103,7 +104,7 @@ def test_report_has_its_sections_and_plots(result, subset: Path, tmp_path: Path)
         data = (tmp_path / "report" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000 and f"]({name})" in text
     saved = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
-    assert saved["n"] == 16 and set(saved["splits"]) == {"dev", "test"} and len(saved["ablations"]) == 12
+    assert saved["n"] == 16 and set(saved["splits"]) == {"dev", "test"} and len(saved["ablations"]) == len(RETRIEVAL_MODES) * len(ABLATION_KS)
 
 
 def test_write_threshold_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
@@ -191,3 +192,19 @@ def test_ci_gate_on_the_test_part(tmp_path: Path, shared_models, capsys) -> None
                      "--index", str(tmp_path / "idx"), "-q"])
     err = capsys.readouterr().err
     assert code == 0, err
+
+
+def test_eval_scores_exactly_what_ask_returns(seeds_pipeline) -> None:
+    """Over the whole gold file, every answer and abstention `rag eval` scores is what
+    `Pipeline.ask` returns at the configured threshold (the eval reads once at threshold 0 and
+    applies the threshold after; ``decide`` is defined that way)."""
+    result = run_eval(seeds_pipeline, GOLD)
+    assert len(result.questions) == 98
+    for scored in result.questions:
+        asked = seeds_pipeline.ask(scored.gold.question)
+        shown = scored.answer
+        assert (shown.text, shown.abstained, shown.message) == (asked.text, asked.abstained, asked.message), scored.gold.id
+        assert shown.confidence == pytest.approx(asked.confidence, abs=1e-9)
+        assert [(c.doc_id, c.start, c.end) for c in shown.citations] == [(c.doc_id, c.start, c.end) for c in asked.citations]
+        assert [a.text for a in shown.alternatives] == [a.text for a in asked.alternatives]
+        assert shown.chosen_because == asked.chosen_because
