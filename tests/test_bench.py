@@ -21,6 +21,7 @@ from rag.eval.bench_scale import (
 from rag.eval.measure import Latency, latency
 
 from rag.config import Config
+from tests.helpers import REPO, SEEDS
 from rag.types import Chunk
 from tests.helpers import HashEmbedder, unit_vectors
 
@@ -182,3 +183,24 @@ def test_quant_table_lists_each_variant_of_each_model() -> None:
     assert lines[0].startswith("embedder") and lines[1].startswith("float32") and "0.8660" in lines[1]
     assert lines[2].startswith("reader") and lines[3].startswith("int8, every MatMul") and "0.825" in lines[3]
     assert quant_table(rows[:1]).count("\n") == 1  # no reader header without reader rows
+
+
+def test_systems_side_by_side_on_the_seeds(tmp_path: Path, embedder, reader) -> None:
+    """bench_systems' rows on real models: rag as it ships, never declining, and Haystack 2.31 with
+    rag's embedder and reader, over the same questions; a row's figures come from its replies."""
+    from rag.eval.gold import load_gold
+    from rag.eval.haystack_system import HaystackSystem
+    from rag.eval.systems import RagSystem, never_declining, paired_difference, run_system, score
+
+    questions = [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test"][:6]
+    questions += [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test" and not q.answerable][:2]
+    rag_row, replies = run_system(RagSystem("rag", Config(), models=(embedder, reader)), "seeds", SEEDS, tmp_path, questions)
+    assert rag_row.n == 8 and rag_row.unanswerable == 2 and 0 < rag_row.em <= rag_row.f1 <= 1
+    assert rag_row.unanswerable_declined >= 0.5 and rag_row.p50_s > 0
+    never = score("never", "seeds", questions, never_declining(replies))
+    assert never.answerable_declined == 0.0 and never.unanswerable_declined == 0.0
+    haystack_row, haystack_replies = run_system(HaystackSystem(), "seeds", SEEDS, tmp_path, questions)
+    assert haystack_row.n == 8 and haystack_row.em > 0.5  # Haystack answers these questions with rag's reader
+    assert all(r.doc_id is None or (SEEDS / r.doc_id).is_file() for r in haystack_replies)
+    difference, error = paired_difference(rag_row, haystack_row)
+    assert -1 <= difference <= 1 and error >= 0
