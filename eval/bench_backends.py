@@ -127,7 +127,7 @@ def _cold_ask(question: str, config: Config, cwd: Path) -> float:
 
 def _squad_end_to_end(config: Config, work: Path) -> dict[str, float]:
     """rag over a corpus of all 48 dev-v1.1 articles, asked the tuning's test questions (issue 14's protocol)."""
-    from .tune import squad_corpus
+    from .corpora import squad_corpus
 
     corpus = squad_corpus("squad", SQUAD / "dev-v1.1.json", work, dev_sample=0, test_every=20, seed=0)
     gold = work / "squad-test.jsonl"

@@ -1,11 +1,11 @@
 """rag beside its peers on the test parts of every corpus it is measured on, written into docs/.
 
     python -m rag.eval.bench_systems --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
-        [--docs-gold eval/docs_gold.jsonl --docs-corpus DIR] [--systems rag,baseline,haystack] [--squad-every 10] \\
+[--systems rag,baseline,haystack] [--squad-every 10] \\
         [--reader-row NAME=CONFIG_TOML] [--reader-alone] --out docs/benchmark.md
 
 Corpora (test parts only; nothing here is tuned): the seeds with eval/gold.jsonl, the technical
-docs gold file (--docs-gold), SQuAD dev-v1.1 and dev-v2.0 as corpora (all articles searched; the
+docs gold file (eval/docs/, --docs-gold), SQuAD dev-v1.1 and dev-v2.0 as corpora (all articles searched; the
 questions of the second half of the articles, every Nth). Rows: rag as it ships, and the same
 replies never declining; ``baseline``, a plain pipeline (dense top 5 over 400-character passages,
 raw logits, never declining); ``haystack``, Haystack 2.31 with rag's embedder and reader
@@ -36,7 +36,8 @@ from .measure import cpu_name
 from .squad import evaluate
 from .squad_data import load_squad
 from .systems import RagSystem, Row, never_declining, paired_difference, run_system, score
-from .tune import BASELINE, squad_corpus
+from .corpora import DOCS_CORPUS, DOCS_GOLD, squad_corpus
+from .tune import BASELINE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ class TestCorpus:
 def test_corpora(args: argparse.Namespace) -> list[TestCorpus]:
     seeds = [q for q in load_gold(args.gold) if q.split == "test"]
     corpora = [TestCorpus("seeds", args.corpus, seeds)]
-    if args.docs_gold:
+    if args.docs_gold.is_file():
         corpora.append(TestCorpus("docs", args.docs_corpus, [q for q in load_gold(args.docs_gold) if q.split == "test"]))
     for name, data in (("squad-v1.1", args.squad), ("squad-v2.0", args.squad_v2)):
         if data:
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad-v2", type=Path, help="SQuAD dev-v2.0 JSON")
     parser.add_argument("--gold", type=Path, default=REPO / "eval" / "gold.jsonl")
     parser.add_argument("--corpus", type=Path, default=REPO / "seeds")
-    parser.add_argument("--docs-gold", type=Path, help="the technical documentation gold file")
-    parser.add_argument("--docs-corpus", type=Path, help="its corpus folder")
+    parser.add_argument("--docs-gold", type=Path, default=DOCS_GOLD, help="the technical documentation gold file")
+    parser.add_argument("--docs-corpus", type=Path, default=DOCS_CORPUS, help="its corpus folder")
     parser.add_argument("--systems", default="rag,baseline,haystack", help="comma-separated: rag, baseline, haystack")
     parser.add_argument("--reader-row", action="append", default=[], metavar="NAME=CONFIG",
                         help="rag with the reader and settings of a config file, e.g. old=eval/readers/minilm-l6-squad.toml")

@@ -1,8 +1,9 @@
-"""The report of ``python -m rag.eval.tune``: the sweep (table and plot), the chosen point, the baseline
-row, the test figures of every corpus, and the calibration (ECE and reliability plot)."""
+"""The report of ``python -m rag.eval.tune``: the sweep (table and plot), the chosen point, the
+calibration, what each threshold does on each dev part, and the carry-over to an unseen kind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -10,101 +11,74 @@ from typing import Any
 
 from rag.calibration import Calibrator
 
+from .calibration_fit import Decline
 from .measure import cpu_name
-from .metrics import SweepPoint
 from .report import _figure, _save, _write_text
-from .sweep import Setting
-
-_TEST_METRICS = ("em", "f1", "em_no_abstention", "f1_no_abstention", "abstention_recall", "abstention_precision", "overall", "citation_accuracy", "ece", "read_p50_s")
 
 
-def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any], baseline: Setting, before: Setting,
-                      threshold: SweepPoint, threshold_sweep: list[SweepPoint], calibrator: Calibrator,
-                      dev_ece: dict[str, float], test: dict[str, dict[str, dict[str, Any]]],
-                      sizes: dict[str, tuple[int, int]], args: Any) -> Path:
+def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any], threshold: float,
+                      table: dict[float, dict[str, Decline]], calibrator: Calibrator, ece: dict[str, float],
+                      carry: list[dict[str, Any]], sizes: dict[str, int], args: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    _plot_sweep(rows, chosen, baseline, before, out / "sweep.png")
-    if "chosen" in test:
-        _plot_reliability(test["chosen"], out / "reliability.png")
-    named = {"chosen": chosen, **{n: _row_of(rows, s) for n, s in (("baseline", baseline), ("before", before))}}
+    _plot_sweep(rows, chosen, out / "sweep.png")
+    corpora = list(next(iter(rows))["scores"])
     lines = [
         "# rag tuning report", "",
-        f"Command: `{args.command}`", "", f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} (read times are this CPU's).", "",
-        "Questions (dev / test): " + ", ".join(f"{n} {d} / {t}" for n, (d, t) in sizes.items()) + ".", "",
-        "## Sweep on dev (no abstention; objective = mean EM over seeds and SQuAD v1.1 dev)", "",
+        f"Command: `{args.command}`", "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} (read times are this CPU's). Dev questions: "
+        + ", ".join(f"{n} {k}" for n, k in sizes.items()) + ". No test part is read here "
+        "(python -m rag.eval.bench_systems reports them).", "",
+        "## Sweep on dev (never declining; objective = mean over the kinds of (EM + F1) / 2)", "",
         "![accuracy against read latency](sweep.png)", "",
-        "| setting | seeds EM | seeds F1 | SQuAD EM | SQuAD F1 | objective | read p50 (ms, seeds) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| setting | " + " | ".join(f"{c} EM / F1" for c in corpora) + " | objective | read p50 ms (seeds) |",
+        "| --- | " + " | ".join("---" for _ in corpora) + " | --- | --- |",
     ]
     top = sorted(rows, key=lambda r: -r["objective"])[:25]
-    for name, row in named.items():
-        if row is not None:
-            lines.append(_sweep_line(row, f"**{name}**: "))
-    lines += [_sweep_line(r) for r in top]
+    lines += [_sweep_line(chosen, corpora, "**chosen**: ")] + [_sweep_line(r, corpora) for r in top]
     lines += [
-        "", f"{len(rows)} settings in all (`results.json` has every one).", "",
+        "", f"{len(rows)} settings in all; the read budget was {args.read_budget_ms:.0f} ms"
+        + (f", and only settings containing `{args.only}` were chosen among" if args.only else "") + ".", "",
         f"## Chosen: {chosen['setting'].label}", "",
-        f"Abstention threshold on the calibrated confidence: **{threshold.threshold:.2f}** (mean dev overall "
-        f"{threshold.overall:.3f}, coverage {threshold.coverage:.3f}).", "",
-        "Calibrator (logistic regression, standardised features): "
+        "Calibrator (logistic regression on standardised features, fitted to each answer's F1): "
         + ", ".join(f"{f} {c:+.2f}" for f, c in zip(calibrator.features, calibrator.coefficients))
-        + f", intercept {calibrator.intercept:+.2f}. Dev ECE: " + ", ".join(f"{n} {e:.3f}" for n, e in dev_ece.items()) + ".",
-        "", "## Test parts, end to end (Pipeline.ask)", "",
-        "| row | corpus | " + " | ".join(_TEST_METRICS) + " |", "| --- | --- | " + " | ".join("---" for _ in _TEST_METRICS) + " |",
+        + f", intercept {calibrator.intercept:+.2f}. Dev calibration error against F1: "
+        + ", ".join(f"{n} {e:.3f}" for n, e in ece.items()) + ".", "",
+        f"Threshold: **{threshold:.2f}**, the best mean overall F1 among thresholds that decline at most 10 % of the "
+        "answerable questions of every dev part. What nearby thresholds do on each dev part "
+        "(F1 with declines as 0 / answerable declined / unanswerable declined):", "",
+        "| threshold | " + " | ".join(table[threshold]) + " |", "| --- | " + " | ".join("---" for _ in table[threshold]) + " |",
     ]
-    for row, corpora in test.items():
-        for corpus, s in corpora.items():
-            lines.append(f"| {row} | {corpus} | " + " | ".join(f"{s[m]:.3f}" for m in _TEST_METRICS) + " |")
-    lines += ["", "![reliability of the chosen point's confidence on test](reliability.png)", ""]
+    for t in sorted(table):
+        if abs(t - threshold) <= 0.10 + 1e-9 and round(t * 100) % 2 == 0 or t == threshold:
+            bold = "**" if t == threshold else ""
+            lines.append(f"| {bold}{t:.2f}{bold} | " + " | ".join(
+                f"{d.f1:.3f} / {d.answerable_declined:.3f} / {d.unanswerable_declined:.3f}" for d in table[t].values()) + " |")
+    lines += ["", "## Carry-over: fitted on two kinds, applied to the third (dev parts)", "",
+              "| held-out kind | corpus | fitted on | threshold | F1 | answerable declined | unanswerable declined |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for c in carry:
+        lines.append(f"| {c['kind']} | {c['corpus']} | {', '.join(c['fitted_on'])} | {c['threshold']:.2f} | {c['f1']:.3f} | "
+                     f"{c['answerable_declined']:.3f} | {c['unanswerable_declined']:.3f} |")
     _write_text(out / "report.md", "\n".join(lines) + "\n")
-    results = {
-        "sweep": [{"setting": r["setting"].label, "scores": r["scores"], "objective": r["objective"],
-                   "read_p50_s": r["read_p50_s"]} for r in rows],
-        "chosen": chosen["setting"].label, "threshold": threshold.threshold,
-        "threshold_sweep": [vars_of(p) for p in threshold_sweep], "calibrator": calibrator.to_json(),
-        "dev_ece": dev_ece, "test": test,
-    }
-    _write_text(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
+    results = {"command": args.command, "cpu": cpu_name(), "chosen": chosen["setting"].label,
+               "objective": chosen["objective"], "threshold": threshold, "calibrator": calibrator.to_json(), "ece": ece,
+               "thresholds": {f"{t:.2f}": {n: dataclasses.asdict(d) for n, d in ds.items()} for t, ds in table.items()},
+               "carry_over": carry}
+    _write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     return out / "report.md"
 
 
-def vars_of(point: SweepPoint) -> dict[str, float]:
-    return {"threshold": point.threshold, "coverage": point.coverage, "answered_accuracy": point.answered_accuracy,
-            "overall": point.overall}
+def _sweep_line(row: dict[str, Any], corpora: list[str], prefix: str = "") -> str:
+    cells = " | ".join(f"{row['scores'][c]['em']:.3f} / {row['scores'][c]['f1']:.3f}" for c in corpora)
+    return f"| {prefix}{row['setting'].label} | {cells} | {row['objective']:.3f} | {row['read_p50_s'] * 1000:.0f} |"
 
 
-def _row_of(rows: list[dict[str, Any]], setting: Setting) -> dict[str, Any] | None:
-    return next((r for r in rows if r["setting"] == setting), None)
-
-
-def _sweep_line(row: dict[str, Any], prefix: str = "") -> str:
-    seeds, squad = row["scores"]["seeds"], row["scores"]["squad-v1.1"]
-    return (f"| {prefix}{row['setting'].label} | {seeds['em']:.3f} | {seeds['f1']:.3f} | {squad['em']:.3f} | "
-            f"{squad['f1']:.3f} | {row['objective']:.3f} | {row['read_p50_s'] * 1000:.0f} |")
-
-
-def _plot_sweep(rows: list[dict[str, Any]], chosen: dict[str, Any], baseline: Setting, before: Setting, path: Path) -> None:
+def _plot_sweep(rows: list[dict[str, Any]], chosen: dict[str, Any], path: Path) -> None:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    ax.scatter([r["read_p50_s"] * 1000 for r in rows], [r["objective"] for r in rows], s=8, alpha=0.4, label="settings")
-    for name, row, marker in (("chosen", chosen, "*"), ("baseline", _row_of(rows, baseline), "s"),
-                              ("before tuning", _row_of(rows, before), "^")):
-        if row is not None:
-            ax.scatter([row["read_p50_s"] * 1000], [row["objective"]], s=120, marker=marker, label=name)
-    ax.set(xlabel="read latency p50 on seeds (ms)", ylabel="dev objective (mean EM, seeds + SQuAD)",
+    ax.scatter([r["read_p50_s"] * 1000 for r in rows], [r["objective"] for r in rows], s=6, alpha=0.3, label="settings")
+    ax.scatter([chosen["read_p50_s"] * 1000], [chosen["objective"]], s=140, marker="*", label="chosen")
+    ax.set(xlabel="read latency p50 on seeds (ms)", ylabel="dev objective (mean of (EM + F1) / 2 over the kinds)",
            title="Settings sweep: accuracy against read latency")
-    ax.legend()
-    _save(plt, fig, path)
-
-
-def _plot_reliability(corpora: dict[str, dict[str, Any]], path: Path) -> None:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    for name, summary in corpora.items():
-        bins = [b for b in summary["reliability"] if b["count"]]
-        ax.plot([b["mean_confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
-                label=f"{name} (ECE {summary['ece']:.3f})")
-    ax.set(xlabel="confidence", ylabel="accuracy (EM)", xlim=(0, 1), ylim=(0, 1.05), title="Reliability on test")
     ax.legend()
     _save(plt, fig, path)

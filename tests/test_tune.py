@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rag.eval.calibration_fit import (
     THRESHOLDS,
-    candidates,
+    at_threshold,
     choose_threshold,
     fit_calibrator,
 )
@@ -23,7 +23,8 @@ from rag.eval.sweep import (
     outcomes,
     read_questions,
 )
-from rag.eval.tune import choose, squad_corpus
+from rag.eval.corpora import squad_corpus
+from rag.eval.tune import choose
 
 from rag import Config, Pipeline
 from rag.calibration import Scorer
@@ -71,15 +72,43 @@ def test_calibrator_and_threshold_from_dev_outcomes(seeds_readings) -> None:
     results = outcomes(readings, AnswerSetting("hybrid", 5, 60, "logits", 30))
     calibrator = fit_calibrator({"seeds": results, "again": results}, "logits", "test")
     assert calibrator.features == CALIBRATED_FEATURES and calibrator.span_scoring == "logits"
-    confidences = [c.confidence for c in candidates(results, calibrator)]
+    confidences = [calibrator.confidence(o.answer) for o in results if o.answer]
     assert all(0.0 <= c <= 1.0 for c in confidences)
-    right = [c for c, o in zip(confidences, results) if o.em == 1.0]
-    wrong = [c for c, o in zip(confidences, results) if o.answer and o.em == 0.0]
+    right = [calibrator.confidence(o.answer) for o in results if o.answer and o.f1 == 1.0]
+    wrong = [calibrator.confidence(o.answer) for o in results if o.answer and o.f1 == 0.0]
     if right and wrong:  # fitted on these very answers: right ones must score higher on average
         assert sum(right) / len(right) > sum(wrong) / len(wrong)
-    point, sweep = choose_threshold({"seeds": results}, calibrator)
-    assert point.threshold in THRESHOLDS and len(sweep) == len(THRESHOLDS)
-    assert point.overall == max(p.overall for p in sweep)
+    threshold, table = choose_threshold({"seeds": results}, calibrator, max_answerable_declined=0.10)
+    assert threshold in THRESHOLDS and set(table) == set(THRESHOLDS)
+    chosen = table[threshold]["seeds"]
+    assert chosen == at_threshold(results, calibrator, threshold)
+    assert chosen.answerable_declined <= 0.10  # the cap holds
+    allowed = [t for t in THRESHOLDS if table[t]["seeds"].answerable_declined <= 0.10]
+    assert chosen.overall_f1 == max(table[t]["seeds"].overall_f1 for t in allowed)
+    # Declining more never declines fewer: both shares grow with the threshold.
+    shares = [(table[t]["seeds"].answerable_declined, table[t]["seeds"].unanswerable_declined) for t in THRESHOLDS]
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(shares, shares[1:]))
+
+
+def test_soft_labels_keep_a_long_right_answer_right() -> None:
+    """Fitted to F1, an answer that overlaps the gold answer mostly counts as mostly right: the
+    calibrator's target for it is its F1, not 0 (exact match's verdict)."""
+    from rag.eval.gold import GoldQuestion
+    from rag.eval.sweep import Outcome
+    from rag.scoring import RankedAnswer
+
+    def outcome(text: str, gold: str, logit: float) -> Outcome:
+        features = {name: 0.0 for name in CALIBRATED_FEATURES} | {"logit": logit, "tokens": float(len(text.split()))}
+        span = type("S", (), {"text": text})()
+        ranked = RankedAnswer(text, (span,), logit, features)  # type: ignore[arg-type]
+        return Outcome(GoldQuestion("q", "?", (gold,), ("d",)), ranked, ())
+
+    long_gold = "to take responsibility for the loss of the ruling coalition's majority"
+    near = [outcome("to take responsibility for the loss of the coalition's majority", long_gold, 8.0 + i / 10) for i in range(10)]
+    wrong = [outcome("Tokyo", "Seoul", 2.0 + i / 10) for i in range(10)]
+    calibrator = fit_calibrator({"a": near + wrong}, "logits", "test")
+    assert all(o.f1 > 0.8 and o.em == 0.0 for o in near)
+    assert min(calibrator.confidence(o.answer) for o in near) > 0.6 > max(calibrator.confidence(o.answer) for o in wrong)
 
 
 def test_squad_split_is_by_article_halves(tiny: Path, tmp_path: Path) -> None:  # noqa: F811
