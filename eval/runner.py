@@ -139,7 +139,7 @@ def run_eval(pipeline: Pipeline, gold_path: Path, split: str | None = None, abla
 
     Each question is answered once with no threshold; the configured threshold is then applied, so
     the same run also gives the abstention sweep. With ``ablations``, every retrieval mode and
-    top-k in ABLATION_KS is scored too, reading each retrieved passage once per question.
+    top-k in ABLATION_KS (and the configured top-k) is scored too, reading each retrieved passage once per question.
     """
     questions = load_gold(gold_path)
     if split is not None:
@@ -171,13 +171,14 @@ def score(gold: GoldQuestion, answer: Answer) -> Scored:
 def _ablations(pipeline: Pipeline, questions: list[GoldQuestion], threshold: float) -> tuple[AblationRow, ...]:
     """Every retrieval mode x top-k; a passage's reading does not depend on the others read with it."""
     results: dict[tuple[str, int], list[tuple[GoldQuestion, Answer, tuple[bool, ...]]]] = {}
+    ks = sorted({*ABLATION_KS, pipeline.config.top_k})  # the configured cell is the main run
     for gold in questions:
-        ranked = {mode: pipeline.search(gold.question, max(ABLATION_KS), mode) for mode in RETRIEVAL_MODES}
+        ranked = {mode: pipeline.search(gold.question, max(ks), mode) for mode in RETRIEVAL_MODES}
         chunks = list({h.chunk: None for hits in ranked.values() for h in hits})
         spans = pipeline.reader.read(gold.question, chunks)
         for mode, hits in ranked.items():
             flags = tuple(passage_has_answer(h.chunk.text, h.chunk.doc_id, gold.doc_ids, gold.answers) for h in hits)
-            for k in ABLATION_KS:
+            for k in ks:
                 top = hits[:k]
                 kept = {h.chunk for h in top}
                 answer = decide(gold.question, [s for s in spans if s.chunk in kept], top, threshold, scorer=pipeline.scorer)

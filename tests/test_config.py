@@ -34,10 +34,10 @@ def test_defaults() -> None:
     assert config.reader_model == ""
     # The tuned defaults (python -m rag.eval.tune; the figures are in docs/tuning/report.md).
     assert (config.chunk_chars, config.chunk_overlap) == (400, 100)
-    assert config.top_k == 5
-    assert config.retrieval == "hybrid"
+    assert config.top_k == 6
+    assert (config.retrieval, config.dense_weight) == ("weighted", 0.5)
     assert config.rrf_k == 10
-    assert (config.span_scoring, config.max_answer_tokens) == ("shared_softmax", 15)
+    assert (config.span_scoring, config.max_answer_tokens) == ("shared_softmax", 20)
     assert config.auto_update is True
     assert config.on_topic_cosine == 0.4
     assert 0.0 <= config.min_confidence <= 1.0

@@ -15,7 +15,7 @@ from rag.eval.runner import ABLATION_KS, run_eval
 from rag.eval.summary import to_json
 from rag.eval.tuning import THRESHOLDS, tune, write_threshold
 
-from rag import Pipeline, cli, load_config
+from rag import Config, Pipeline, cli, load_config
 from rag.config import RETRIEVAL_MODES
 from tests.helpers import REPO, SEEDS
 
@@ -72,8 +72,8 @@ def test_retrieval_metrics_and_latency(result) -> None:
 
 def test_ablations_cover_every_mode_and_k_and_agree_with_the_main_run(seeds_pipeline: Pipeline, result) -> None:
     rows = {(r.mode, r.k): r for r in result.ablations}
-    assert set(rows) == {(m, k) for m in RETRIEVAL_MODES for k in ABLATION_KS}
     config = seeds_pipeline.config
+    assert set(rows) == {(m, k) for m in RETRIEVAL_MODES for k in {*ABLATION_KS, config.top_k}}
     same = rows[(config.retrieval, config.top_k)]
     s = result.summary()
     # Reading passages together or apart gives the same spans, so the configured cell is the main run.
@@ -104,7 +104,7 @@ def test_report_has_its_sections_and_plots(result, subset: Path, tmp_path: Path)
         data = (tmp_path / "report" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000 and f"]({name})" in text
     saved = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
-    assert saved["n"] == 16 and set(saved["splits"]) == {"dev", "test"} and len(saved["ablations"]) == len(RETRIEVAL_MODES) * len(ABLATION_KS)
+    assert saved["n"] == 16 and set(saved["splits"]) == {"dev", "test"} and len(saved["ablations"]) == len(RETRIEVAL_MODES) * len({*ABLATION_KS, Config().top_k})
 
 
 def test_write_threshold_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
