@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, PageElement
 
 _HTML_DROPPED = ["script", "style", "noscript", "template", "head"]
 _HTML_BLOCKS = ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article",
@@ -51,23 +51,44 @@ def html_date_candidates(soup: BeautifulSoup) -> list[str]:
 
 
 def html_text(soup: BeautifulSoup) -> str:
-    from bs4 import Comment
+    """The page's text, laid out in paragraphs and lines.
 
-    for tag in soup.find_all(_HTML_DROPPED):
-        tag.decompose()
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()  # else the <pre> rewrite below would turn a comment in it into text
-    for pre in soup.find_all("pre"):  # inside <pre> a newline is a line break, elsewhere a space
-        for node in pre.find_all(string=True):
-            node.replace_with(node.replace("\n", _BREAK))
-    for br in soup.find_all("br"):
-        br.replace_with(_BREAK)
-    for cell in soup.find_all(["td", "th"]):  # cells of a row stay apart: "Oslo 3" not "Oslo3"
-        cell.insert_after(" ")
-    for tag in soup.find_all(_HTML_BLOCKS):
-        mark = _BREAK if tag.name in ("li", "tr") else _PARAGRAPH
-        tag.insert_before(mark)
-        tag.insert_after(mark)
-    flat = re.sub(r"\s+", " ", soup.get_text())
+    One walk over the tree, with its own stack: work is linear in the page's size whatever its shape
+    (editing the tree in place, as this once did, cost a search of the parent's children per block:
+    quadratic on a flat page of paragraphs), and nesting depth cannot exhaust Python's recursion.
+    The tree is left as it was.
+    """
+    from bs4 import CData, NavigableString, Tag
+
+    pieces: list[str] = []
+    # Each entry: a node to visit, or (mark, leaves_pre): what to emit once a tag's children are done.
+    stack: list[PageElement | tuple[str, bool]] = [soup]
+    in_pre = 0  # how many <pre> the walk is inside
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            pieces.append(node[0])
+            in_pre -= node[1]
+        elif isinstance(node, Tag):
+            if node.name in _HTML_DROPPED:
+                continue
+            if node.name == "br":
+                pieces.append(_BREAK)
+                continue
+            after = ""
+            if node.name in _HTML_BLOCKS:
+                mark = _BREAK if node.name in ("li", "tr") else _PARAGRAPH
+                pieces.append(mark)
+                after = mark
+            elif node.name in ("td", "th"):  # cells of a row stay apart: "Oslo 3" not "Oslo3"
+                after = " "
+            is_pre = node.name == "pre"
+            in_pre += is_pre
+            stack.append((after, is_pre))
+            stack.extend(reversed(node.contents))
+        elif type(node) in (NavigableString, CData):  # not comments, doctypes or declarations
+            # Inside <pre> a newline is a line break, elsewhere a space.
+            pieces.append(str(node).replace("\n", _BREAK) if in_pre else str(node))
+    flat = re.sub(r"\s+", " ", "".join(pieces))
     text = _BREAK_RUN.sub(lambda m: "\n\n" if _PARAGRAPH in m[0] else "\n", flat)
     return text.strip()

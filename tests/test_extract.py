@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import docx
@@ -289,3 +290,29 @@ def test_every_suffix_has_a_reader(tmp_path: Path) -> None:
             extract(tmp_path / f"missing{suffix}")
         assert "unsupported" not in str(caught.value)
     assert Extracted("t", "t", None).page_starts == ()
+
+
+def _extraction_seconds(path: Path, runs: int = 2) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        extract(path)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("shape", ["flat", "nested"])
+def test_html_extraction_grows_linearly_with_the_page(tmp_path: Path, shape: str) -> None:
+    # A flat page of paragraphs once cost a search of the parent's children per block (100x the time
+    # for 10x the page); deep nesting must neither be quadratic nor exhaust Python's recursion.
+    def page(n: int) -> str:
+        if shape == "flat":
+            return "<html><body>" + "".join(f"<p>Paragraph {i} says something.</p>\n" for i in range(n)) + "</body></html>"
+        return "<html><body>" + "<div>word " * n + "</div>" * n + "</body></html>"
+
+    small, large = tmp_path / "small.html", tmp_path / "large.html"
+    small.write_text(page(2_000), encoding="utf-8")
+    large.write_text(page(20_000), encoding="utf-8")
+    assert extract(large).text.count("\n") >= (19_999 if shape == "flat" else 0)
+    ratio = _extraction_seconds(large, runs=1) / _extraction_seconds(small)
+    assert ratio < 25, f"10x the page took {ratio:.0f}x the time (linear is 10x)"
