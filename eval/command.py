@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from rag.config import CONFIG_FILE_NAME
 from rag.errors import ConfigError
 from rag.pipeline import Pipeline
+from rag.text import inert_json
 
 from .compare import compare, load_run
 from .floors import below_floors, load_floors
@@ -38,7 +38,7 @@ def run_eval_command(args: argparse.Namespace, make_pipeline: Callable[[], Pipel
     if args.out:
         log.info("report written to %s", write_report(result, tuning, args.out, args.gold))
     if args.json:
-        print(json.dumps(to_json(result), ensure_ascii=False, sort_keys=True))
+        print(inert_json(to_json(result)))
     else:
         print(format_summary(result))
         test = tuning.test_at_chosen

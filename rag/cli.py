@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import Any
@@ -14,7 +13,7 @@ from rag.errors import ConfigError, RagError
 from rag.pipeline import Pipeline
 from rag.store import UpdateReport
 from rag.terminal import render_answer
-from rag.text import page_of, printable, snippet
+from rag.text import inert, inert_json, page_of, printable, snippet
 
 log = logging.getLogger("rag")
 
@@ -111,7 +110,7 @@ def _search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(hits, start=1):
         print(f"[{rank}] {printable(hit.chunk.doc_id)} [{hit.chunk.start}:{hit.chunk.end}]  score {hit.score:.4f}  "
               f"cosine {hit.dense_score:.3f}  BM25 {hit.bm25_score:.2f}")
-        print(f"    {snippet(hit.chunk.text, width=160)}")
+        print(f"    {inert(snippet(hit.chunk.text, width=160))}")
     return 0
 
 
@@ -161,14 +160,16 @@ def _show(args: argparse.Namespace) -> int:
                      "before": before, "after": after,
                      "page": page_of(document.page_starts, start)})
         return 0
+    # The document's own text is shown as it reads, lines and all, but inert: no control character of
+    # it reaches the terminal (README, Reliability).
     header = [printable(document.doc_id)] + [printable(v) for v in (document.title, document.date) if v]
     print(" · ".join(header))
     if spanned:
         page = page_of(document.page_starts, start)
         print(f"[{start}:{end}]" + (f" page {page}" if page else ""))
-        print(f"…{before}«{text[start:end]}»{after}…")
+        print(inert(f"…{before}«{text[start:end]}»{after}…", keep_lines=True))
     else:
-        print(text)
+        print(inert(text, keep_lines=True))
     return 0
 
 
@@ -183,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    print(json.dumps(data, ensure_ascii=False, sort_keys=True))
+    print(inert_json(data))
 
 
 _HANDLERS = {"index": _index, "ask": _ask, "eval": _eval, "search": _search, "status": _status, "show": _show, "serve": _serve}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rag import __version__
 from rag.config import RETRIEVAL_MODES, STORES, Config
+from rag.text import inert
 
 log = logging.getLogger("rag")
 _DEFAULTS = Config()
@@ -28,7 +29,7 @@ def configure_logging(level: int) -> None:
     for old in [h for h in log.handlers if getattr(h, "_rag_cli", False)]:
         log.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("rag: %(message)s"))
+    handler.setFormatter(_InertFormatter("rag: %(message)s"))
     handler._rag_cli = True  # type: ignore[attr-defined]
     log.addHandler(handler)
     log.propagate = False
@@ -116,3 +117,11 @@ def _add_answering(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--top-k", type=int, help=f"passages the reader reads (default {_DEFAULTS.top_k})")
     sub.add_argument("--retrieval", choices=RETRIEVAL_MODES, help=f"retrieval mode (default {_DEFAULTS.retrieval})")
     sub.add_argument("--min-confidence", type=float, help=f"abstain below this confidence, in [0, 1] (default {_DEFAULTS.min_confidence})")
+
+
+class _InertFormatter(logging.Formatter):
+    """rag's log lines name files and quote parsers' errors, which can hold a document's bytes:
+    no control character of them reaches the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert(super().format(record), keep_lines=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import json
+import re
 from collections.abc import Iterable, Sequence
 
 from rag.types import Citation
@@ -12,6 +14,33 @@ def printable(name: str) -> str:
     """A file name or id safe to print on a terminal: newlines, escape sequences and other control
     characters shown as their escapes (``a\\nb``), so a name cannot forge or hide output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+# What a terminal acts on rather than shows: C0 and C1 controls (ESC starts a sequence that can move the
+# cursor, erase lines or hide text; CSI is \x9b on its own), DEL, and the bidirectional overrides that
+# reorder what is shown ("Trojan Source"). Document text is anyone's: none of it may reach a terminal raw.
+_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_TERMINAL_CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_LINE_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_JSON_RAW_CONTROLS = re.compile(f"[\x7f-\x9f{_BIDI_CONTROLS}]")  # json.dumps escapes only C0 itself
+
+
+def inert(text: str, keep_lines: bool = False) -> str:
+    """``text`` safe to print on a terminal: every control character shown as its escape (``\\x1b``).
+
+    With ``keep_lines``, newlines and tabs stay (a whole document shown as it reads); a carriage
+    return is escaped either way, since it returns to the start of the line to overwrite it.
+    """
+    pattern = _LINE_CONTROLS if keep_lines else _TERMINAL_CONTROLS
+    return pattern.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def inert_json(data: object) -> str:
+    """``data`` as one line of JSON (UTF-8 kept) that is also inert on a terminal: DEL, the C1
+    controls and bidi overrides, which ``json.dumps`` leaves raw, become ``\\uXXXX`` escapes that
+    mean the same to any JSON reader."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def shorten(text: str, width: int) -> str:
