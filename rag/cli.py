@@ -48,8 +48,12 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _pipeline(args: argparse.Namespace) -> Pipeline:
+    """A pipeline with its index loaded as the Python API loads it: updated first when ``auto_update``
+    is on (from the current build, with a warning, while `rag index` runs), never written when off."""
     pipeline = Pipeline(_config(args))
-    _report(pipeline, pipeline.index(rebuild=args.rebuild))
+    report = pipeline.index(rebuild=True) if args.rebuild else pipeline.open()
+    if report is not None:
+        _report(pipeline, report)
     return pipeline
 
 

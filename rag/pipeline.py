@@ -97,6 +97,33 @@ class Pipeline:
             self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild)
             return report
 
+    def open(self) -> UpdateReport | None:
+        """Load the index as a question would, and say what that wrote.
+
+        With ``auto_update`` the index is first brought up to date with the corpus; while another
+        process (``rag index``, a web upload) is updating it, the build that is current now answers,
+        with a warning. Without ``auto_update`` nothing is written (a replica on a read-only volume):
+        the index is loaded as it is, and a corpus changed since its build is refused.
+
+        Returns:
+            The update made, or None when nothing was written.
+        Raises:
+            StaleIndexError: ``auto_update`` is off and the index is missing or out of date.
+        """
+        if not self.config.auto_update:
+            self._store = self._load_unchanged()
+            return None
+        try:
+            return self.index()
+        except IndexBusyError:
+            store = load_index(self.config, self.embedder.name)
+            if store is None:
+                raise
+            log.warning("the index in %s is being updated by another process; answering from its "
+                        "current build (built %s)", self.config.index_dir, store.manifest.built_at)
+            self._store = store
+            return None
+
     def warm_up(self) -> None:
         """Load the index and both models now rather than on the first question: the reader's
         configured backend (the ONNX session, or PyTorch) and its tokenizer, by reading once."""
@@ -220,20 +247,7 @@ class Pipeline:
 
     def _loaded_store(self) -> PassageStore:
         if self._store is None:
-            if self.config.auto_update:
-                try:
-                    self.index()
-                except IndexBusyError:
-                    # Another process (rag index, the web chat's upload) is updating the index:
-                    # answer from the build that is current now rather than refuse.
-                    store = load_index(self.config, self.embedder.name)
-                    if store is None:
-                        raise
-                    log.warning("the index in %s is being updated by another process; answering from its "
-                                "current build (built %s)", self.config.index_dir, store.manifest.built_at)
-                    self._store = store
-            else:
-                self._store = self._load_unchanged()
+            self.open()
         assert self._store is not None
         return self._store
 

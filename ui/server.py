@@ -18,7 +18,8 @@ _PORTS_TRIED = 100
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open_browser: bool = True) -> None:
-    """Build or update the index, load the models, then serve the chat until interrupted.
+    """Build or update the index (unless ``auto_update`` is off), load the models, then serve the chat
+    until interrupted.
 
     Raises:
         ConfigError: ``port`` was given and is taken, or no port from 7860 on is free.
@@ -33,9 +34,12 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open
         )
     chosen = _choose_port(host, port)
     pipeline = Pipeline(config)
-    log.info("indexing %s (first start embeds every document)…", config.corpus_dir)
-    report = pipeline.index()
-    log.info("index ready: %d documents (%d passages embedded now)", report.unchanged + len(report.added) + len(report.changed), report.passages_embedded)
+    if config.auto_update:
+        log.info("indexing %s (first start embeds every document)…", config.corpus_dir)
+    report = pipeline.open()  # auto_update = false: loaded as it is, nothing written (a replica)
+    if report is not None:
+        log.info("index ready: %d documents (%d passages embedded now)",
+                 report.unchanged + len(report.added) + len(report.changed), report.passages_embedded)
     log.info("loading the models…")
     pipeline.warm_up()
 

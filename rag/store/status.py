@@ -9,7 +9,7 @@ from typing import Any
 from rag.config import Config
 from rag.model_paths import embedder_location
 from rag.store.folder import IndexFolder
-from rag.store.sync import check_compatible, open_build, read_manifest
+from rag.store.sync import check_compatible, open_build, read_current_build, read_manifest
 from rag.types import Document
 
 
@@ -49,18 +49,23 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
     """
     folder = IndexFolder(Path(config.index_dir))
     folder.refuse_foreign()
-    build = folder.current_build()
-    if build is None:
+
+    def read(build: Path) -> IndexStatus:
+        manifest = read_manifest(build, config)
+        check_compatible(manifest, config, embedder_location(config.embed_model)[0])
+        open_build(build, manifest, config)  # damaged parts are an error here too, not a status line
+        interrupted = folder.pending()
+        now = {d.doc_id: d.content_hash for d in documents}
+        return IndexStatus(
+            str(folder.path), True, manifest.embed_model, len(manifest.documents), manifest.passages, manifest.built_at,
+            added=tuple(sorted(set(now) - set(manifest.documents))),
+            changed=tuple(sorted(d for d in now if d in manifest.documents and (manifest.documents[d] != now[d] or d in interrupted))),
+            deleted=tuple(sorted(set(manifest.documents) - set(now))),
+            store=manifest.store.get("kind", "faiss"),
+        )
+
+    # While `rag index` replaces the build, this reads the old one or the new one, never "damaged".
+    status = read_current_build(folder, read)
+    if status is None:
         return IndexStatus(str(folder.path), built=False, added=tuple(d.doc_id for d in documents), store=config.store)
-    manifest = read_manifest(build, config)
-    check_compatible(manifest, config, embedder_location(config.embed_model)[0])
-    open_build(build, manifest, config)  # damaged parts are an error here too, not a status line
-    interrupted = folder.pending()
-    now = {d.doc_id: d.content_hash for d in documents}
-    return IndexStatus(
-        str(folder.path), True, manifest.embed_model, len(manifest.documents), manifest.passages, manifest.built_at,
-        added=tuple(sorted(set(now) - set(manifest.documents))),
-        changed=tuple(sorted(d for d in now if d in manifest.documents and (manifest.documents[d] != now[d] or d in interrupted))),
-        deleted=tuple(sorted(set(manifest.documents) - set(now))),
-        store=manifest.store.get("kind", "faiss"),
-    )
+    return status

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # How many builds a loader tries when each one it reads is replaced (and removed) under it.
 _RACE_RETRIES = 5
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,22 +102,35 @@ def load_index(config: Config, embed_model: str, updating: bool = False) -> Pass
     """
     folder = IndexFolder(Path(config.index_dir))
     folder.refuse_foreign()
+
+    def load(build: Path) -> PassageStore:
+        manifest = read_manifest(build, config)
+        check_compatible(manifest, config, embed_model)
+        if not updating and folder.pending():
+            raise StaleIndexError(
+                f"an update of the index in {folder.path} was interrupted; finish it with: "
+                f"rag index --corpus {config.corpus_dir} --index {folder.path}"
+            )
+        return open_build(build, manifest, config, updating)
+
+    return read_current_build(folder, load)
+
+
+def read_current_build(folder: IndexFolder, read: Callable[[Path], T]) -> T | None:
+    """``read`` of the folder's current build, or None when it has none yet (or claimed but no build
+    finished).
+
+    Another process may publish a new build and remove this one while it is being read: then the
+    new one is read instead, so every reader gets the old build or the new one, never "damaged".
+    Damage that stays (the build is still current) is raised.
+    """
     build = None if folder.is_empty() else folder.current_build()
     for _ in range(_RACE_RETRIES):
         if build is None:
-            return None  # nothing yet, or claimed but no build finished
+            return None
         try:
-            manifest = read_manifest(build, config)
-            check_compatible(manifest, config, embed_model)
-            if not updating and folder.pending():
-                raise StaleIndexError(
-                    f"an update of the index in {folder.path} was interrupted; finish it with: "
-                    f"rag index --corpus {config.corpus_dir} --index {folder.path}"
-                )
-            return open_build(build, manifest, config, updating)
+            return read(build)
         except CorruptIndexError:
-            # Another process may have published a new build and removed this one while it was
-            # being read: then the new one is what to load. Damage that stays is raised.
             now = folder.current_build()
             if now == build:
                 raise
