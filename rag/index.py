@@ -53,7 +53,11 @@ class DenseIndex:
     def load(cls, path: Path) -> DenseIndex:
         import faiss
 
-        return cls._ready(faiss.read_index(str(path)))
+        # Read and written through Python's file layer, not faiss.read_index/write_index: FAISS takes
+        # the path as UTF-8 (a folder whose name is not, e.g. Latin-1 bytes, raised TypeError) and
+        # reports a full disk as a bare RuntimeError; Python raises OSError with its errno.
+        data = np.fromfile(path, dtype=np.uint8)
+        return cls._ready(faiss.deserialize_index(data))
 
     @classmethod
     def _ready(cls, index: object) -> DenseIndex:
@@ -68,7 +72,8 @@ class DenseIndex:
     def save(self, path: Path) -> None:
         import faiss
 
-        faiss.write_index(self._index, str(path))
+        with open(path, "wb") as f:  # see load(); the build folder is published only when complete
+            f.write(faiss.serialize_index(self._index).tobytes())
 
     @property
     def size(self) -> int:

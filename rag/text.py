@@ -22,7 +22,8 @@ def printable(name: str) -> str:
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _TERMINAL_CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
 _LINE_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
-_JSON_RAW_CONTROLS = re.compile(f"[\x7f-\x9f{_BIDI_CONTROLS}]")  # json.dumps escapes only C0 itself
+# json.dumps escapes only C0 itself; a lone surrogate (a path that was not UTF-8) would not encode.
+_JSON_RAW_CONTROLS = re.compile(f"[\x7f-\x9f{_BIDI_CONTROLS}\ud800-\udfff]")
 
 
 def inert(text: str, keep_lines: bool = False) -> str:
@@ -37,8 +38,8 @@ def inert(text: str, keep_lines: bool = False) -> str:
 
 def inert_json(data: object) -> str:
     """``data`` as one line of JSON (UTF-8 kept) that is also inert on a terminal: DEL, the C1
-    controls and bidi overrides, which ``json.dumps`` leaves raw, become ``\\uXXXX`` escapes that
-    mean the same to any JSON reader."""
+    controls, bidi overrides and lone surrogates (a file name that is not UTF-8), which ``json.dumps``
+    leaves raw, become ``\\uXXXX`` escapes that mean the same to a JSON reader."""
     text = json.dumps(data, ensure_ascii=False, sort_keys=True)
     return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 

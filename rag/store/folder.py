@@ -131,8 +131,21 @@ class IndexFolder:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         build = self.path / f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
         build.mkdir()
-        (build / BUILD_MARKER).write_text(f"rag (pid {os.getpid()})\n", encoding="utf-8")
+        try:
+            (build / BUILD_MARKER).write_text(f"rag (pid {os.getpid()})\n", encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
         return build
+
+    def discard_unpublished(self, build: Path) -> None:
+        """Remove a build this process made and could not finish; never the one CURRENT names."""
+        try:
+            current = self.current_build()
+        except CorruptIndexError:
+            current = None
+        if build != current and self.is_own_build(build):
+            shutil.rmtree(build, ignore_errors=True)
 
     def is_own_build(self, folder: Path) -> bool:
         """Whether rag made this folder as a build: its name has rag's pattern, and it holds rag's

@@ -7,6 +7,7 @@ Dependencies point down: this module uses the folder (rag/store/folder.py) and t
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -87,7 +88,9 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
         with folder.exclusive():
             return _update(config, folder, documents, embedder, previous, interrupted, rebuild)
     except OSError as err:
-        raise IndexFolderError(f"cannot write the index in {folder.path}: {err.strerror or err}") from err
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        hint = "; free some space and run it again (the index is as it was before)" if full else ""
+        raise IndexFolderError(f"cannot write the index in {folder.path}: {err.strerror or err}{hint}") from err
 
 
 def load_index(config: Config, embed_model: str, updating: bool = False) -> PassageStore | None:
@@ -221,11 +224,15 @@ def _update(
         dense_index=config.dense_index,
         store=store_settings(config),
     )
-    # A build that fails half-way stays unpublished, like one whose process was killed; the next
-    # publish removes it.
+    # A build that fails half-way (a full disk, a path FAISS cannot write) is removed at once, so a
+    # rerun after the fault is fixed starts from the previous build, as after `kill -9`.
     build = folder.new_build()
-    store = writer.commit(manifest, build)
-    folder.publish(build, store.manifest)
+    try:
+        store = writer.commit(manifest, build)
+        folder.publish(build, store.manifest)
+    except BaseException:
+        folder.discard_unpublished(build)
+        raise
     report = UpdateReport(
         added=tuple(d.doc_id for d in documents if d.doc_id not in old_hashes),
         changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in unchanged),
