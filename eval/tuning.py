@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.atomic import write_atomic
+from rag.errors import ConfigError
 
 from .metrics import Candidate, SweepPoint, best_threshold, threshold_sweep
 from .runner import EvalResult, Scored
@@ -51,34 +52,45 @@ def tune(result: EvalResult) -> Tuning:
     return Tuning(tuned_on, best_threshold(sweep), tuple(sweep), tuple(threshold_sweep(candidates(test), THRESHOLDS)) if test else ())
 
 
-_SETTING = re.compile(r"^(\s*min_confidence\s*=\s*)([^#\n]*?)(\s*(#.*)?)$", re.MULTILINE)
-_TABLE = re.compile(r"^\s*\[([^\]]+)\]\s*$", re.MULTILINE)
-
-
 def write_threshold(config_path: Path, threshold: float) -> None:
     """Set ``min_confidence`` in a TOML config file, keeping everything else in it as it was.
 
     rag reads settings at the top level and in a ``[rag]`` table (which wins), so every
-    ``min_confidence`` in either place is set; one in another table is left alone. The file is
-    created if missing and replaced atomically, keeping its permissions.
+    ``min_confidence`` rag reads is set, however its key is spelled (``"min_confidence"``, a dotted
+    ``rag.min_confidence``); one in another table is left alone. The file is edited with tomlkit,
+    which keeps the user's layout and comments, then read back as rag reads it: a file rag could not
+    read, or would read another value from, is never written. Created if missing; replaced
+    atomically, keeping its permissions.
+
+    Raises:
+        ConfigError: The file is not valid TOML, or the edit would not set what rag reads.
     """
+    import tomllib
+
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     path = Path(config_path)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    value = f"{threshold:.2f}"
-    tables = [(m.start(), m.group(1).strip()) for m in _TABLE.finditer(text)]
-
-    def table_at(offset: int) -> str | None:
-        return next((name for start, name in reversed(tables) if start < offset), None)
-
-    read_by_rag = [m for m in _SETTING.finditer(text) if table_at(m.start()) in (None, "rag")]
-    if read_by_rag:
-        for m in reversed(read_by_rag):
-            text = text[: m.start()] + f"{m.group(1)}{value}{m.group(3)}" + text[m.end():]
-    else:
-        line = f"min_confidence = {value}  # tuned by rag eval --tune\n"
-        rag_table = next((m for m in _TABLE.finditer(text) if m.group(1).strip() == "rag"), None)
-        if rag_table:
-            text = text[: rag_table.end()] + "\n" + line.rstrip("\n") + text[rag_table.end():]
-        else:  # top-level keys must come before the first table
-            text = line + text
-    write_atomic(path, text)
+    value = round(float(threshold), 2)
+    try:
+        document = tomlkit.parse(text)
+        rag_table = document.get("rag")
+        targets = [t for t in (document, rag_table) if isinstance(t, dict) and "min_confidence" in t]
+        for table in targets:
+            table["min_confidence"] = value
+        if not targets:
+            item = tomlkit.item(value)
+            item.comment("tuned by rag eval --tune")
+            (rag_table if isinstance(rag_table, dict) else document)["min_confidence"] = item
+        edited = tomlkit.dumps(document)
+        data = tomllib.loads(edited)
+    except (TOMLKitError, tomllib.TOMLDecodeError, ValueError) as err:
+        raise ConfigError(f"cannot set min_confidence in {path}: it is not valid TOML ({err}); fix it, or set "
+                          f"min_confidence = {value:.2f} by hand") from None
+    table = data.get("rag")
+    read = table["min_confidence"] if isinstance(table, dict) and "min_confidence" in table else data.get("min_confidence")
+    if read != value:
+        raise ConfigError(f"cannot set min_confidence in {path} so that rag reads it; set min_confidence = "
+                          f"{value:.2f} by hand (at the top level or in [rag])")
+    write_atomic(path, edited)

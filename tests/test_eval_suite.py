@@ -208,3 +208,35 @@ def test_eval_scores_exactly_what_ask_returns(seeds_pipeline) -> None:
         assert [(c.doc_id, c.start, c.end) for c in shown.citations] == [(c.doc_id, c.start, c.end) for c in asked.citations]
         assert [a.text for a in shown.alternatives] == [a.text for a in asked.alternatives]
         assert shown.chosen_because == asked.chosen_because
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('"min_confidence" = 0.5  # quoted\ntop_k = 3\n', '"min_confidence" = 0.27  # quoted\ntop_k = 3\n'),
+        ("rag.min_confidence = 0.5\ntop_k = 3\n", "rag.min_confidence = 0.27\ntop_k = 3\n"),
+        ("top_k = 3\n\n[rag]\nretrieval = \"bm25\"\n",
+         "top_k = 3\n\n[rag]\nretrieval = \"bm25\"\nmin_confidence = 0.27 # tuned by rag eval --tune\n"),
+    ],
+    ids=["quoted-key", "dotted-key", "new-key-in-rag-table"],
+)
+def test_write_threshold_sets_what_rag_reads_however_the_key_is_spelled(tmp_path: Path, before: str, after: str) -> None:
+    """Issue 30, item 10: a quoted key got a duplicate (the file became invalid TOML), a dotted key a
+    top-level line that [rag] overrode."""
+    config = tmp_path / "rag.toml"
+    config.write_text(before, encoding="utf-8")
+    write_threshold(config, 0.27)
+    assert config.read_text(encoding="utf-8") == after
+    assert load_config(config).min_confidence == 0.27
+
+
+def test_write_threshold_never_leaves_a_file_rag_cannot_read(tmp_path: Path) -> None:
+    from rag.errors import ConfigError
+
+    config = tmp_path / "rag.toml"
+    broken = "top_k = 3\nmin_confidence = \n"
+    config.write_text(broken, encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML.*set min_confidence = 0.27 by hand"):
+        write_threshold(config, 0.27)
+    assert config.read_text(encoding="utf-8") == broken  # as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rag.toml"]
