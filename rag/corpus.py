@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
+from rag.extract import DOCUMENT_SUFFIXES, ExtractError, TextLimitError, extract
 from rag.text import printable
 from rag.types import Document
 
@@ -129,18 +129,7 @@ def check_folders_apart(corpus: Path, **others: Path) -> None:
 
 def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | None:
     try:
-        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
-            log.warning("skipping %s: %s bytes, over the %s-byte limit (max_document_bytes)", printable(doc_id),
-                        f"{size:,}", f"{max_bytes:,}")
-            return None
-        document = _document(path, doc_id)
-        if max_bytes is not None and (chars := len(document.text)) > max_bytes:
-            # A small file can hold a lot of text (a 137 KB .docx held 28.5 M characters): the limit
-            # bounds what would be embedded, not only the file.
-            log.warning("skipping %s: %s characters of text, over the %s limit (max_document_bytes)", printable(doc_id),
-                        f"{chars:,}", f"{max_bytes:,}")
-            return None
-        return document
+        return read_within_limits(path, doc_id, max_bytes)
     except ExtractError as err:
         log.warning("skipping %s: %s", printable(doc_id), err)
     except OSError as err:  # vanished or unreadable between listing and reading
@@ -148,8 +137,21 @@ def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | N
     return None
 
 
-def _document(path: Path, doc_id: str) -> Document:
-    extracted = extract(path)
+def read_within_limits(path: Path, doc_id: str, max_bytes: int | None = None) -> Document:
+    """One document file, refused when its file or its text is over ``max_bytes``
+    (max_document_bytes), or when it expands past what its size allows (a decompression bomb).
+
+    Raises:
+        ExtractError: Why the file is refused or cannot be read.
+        OSError: It vanished or cannot be read.
+    """
+    if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+        raise TextLimitError(f"{size:,} bytes, over the {max_bytes:,}-byte limit (max_document_bytes)")
+    return _document(path, doc_id, max_bytes)
+
+
+def _document(path: Path, doc_id: str, max_chars: int | None = None) -> Document:
+    extracted = extract(path, max_chars)
     return Document(
         doc_id=doc_id,
         text=extracted.text,

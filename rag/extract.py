@@ -6,20 +6,25 @@ import datetime as dt
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.errors import CorpusError, first_line
 from rag.html_text import decode_html, html_date_candidates, html_text
 
-if TYPE_CHECKING:
-    pass
-
 DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
 
 _TITLE_MAX = 120
+
+# A compressed format (DOCX is zipped XML, a PDF's page content is deflated) can hold far more than
+# its size on disk: a 6 KB PDF held 9.4 M characters, a 1 MB DOCX took 2.5 GB and 50 s to parse. Its
+# work is bounded before and while it is parsed, twice: by the file's size (at most EXPANSION bytes
+# of XML or page content per byte of file; real documents stay near 10, bombs reach hundreds), and
+# by the text limit (at most WORK_PER_CHARACTER bytes per character of max_document_bytes).
+EXPANSION = 100
+WORK_PER_CHARACTER = 4
 _ISO_DATE = re.compile(r"\s*[\"']?(\d{4}-\d{2}-\d{2})(?!\d)")
 _DATELINE = re.compile(r"\A\ufeff?\s*dated?\s*:?\s*(\d{4}-\d{2}-\d{2})(?!\d)", re.IGNORECASE)
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -47,8 +52,16 @@ class ExtractError(CorpusError):
     """A document file cannot be turned into text; the message says why."""
 
 
-def extract(path: Path) -> Extracted:
+class TextLimitError(ExtractError):
+    """A document holds, or would expand to, more than rag's limits allow."""
+
+
+def extract(path: Path, max_chars: int | None = None) -> Extracted:
     """Read one document file, choosing the reader by its suffix (case-insensitive).
+
+    Args:
+        max_chars: Refuse a file with more text than this (max_document_bytes), stopping as soon as
+            it is passed; it also bounds how much a compressed file may expand (see EXPANSION).
 
     Returns:
         For .txt and .md, ``text`` is exactly ``open(path, encoding="utf-8").read()``.
@@ -62,7 +75,7 @@ def extract(path: Path) -> Extracted:
         kind = path.suffix or "(no suffix)"
         raise ExtractError(f"unsupported file type {kind}; rag reads {', '.join(DOCUMENT_SUFFIXES)}")
     try:
-        return reader(path)
+        extracted = reader(path, max_chars)
     except (ExtractError, MemoryError, RecursionError):
         raise
     except OSError as err:
@@ -71,9 +84,27 @@ def extract(path: Path) -> Extracted:
         # (UnicodeError from a page declaring charset="idna", bs4.ParserRejectedMarkup, lxml, zipfile
         # errors): the file is skipped with a warning naming it; the cause stays chained.
         raise ExtractError(f"cannot parse it ({type(err).__name__}: {first_line(err, 200)})") from err
+    if max_chars is not None and len(extracted.text) > max_chars:
+        # A small file can hold a lot of text: the limit bounds what would be embedded, not only the file.
+        raise TextLimitError(f"{len(extracted.text):,} characters of text, over the {max_chars:,} limit (max_document_bytes)")
+    return extracted
 
 
-def _extract_text(path: Path) -> Extracted:
+def _work_budget(size: int, max_chars: int | None) -> int:
+    """How many bytes of XML or page content a compressed file of ``size`` bytes may expand to."""
+    budget = EXPANSION * max(size, 1)
+    return budget if max_chars is None else min(budget, WORK_PER_CHARACTER * max_chars)
+
+
+def _over_budget(what: str, size: int, max_chars: int | None) -> TextLimitError:
+    return TextLimitError(
+        f"its {what} expand to more than {_work_budget(size, max_chars):,} bytes from {size:,} on disk "
+        f"(a decompression bomb?); rag reads at most {EXPANSION}× a file's size"
+        + (f" and {WORK_PER_CHARACTER}× max_document_bytes ({max_chars:,})" if max_chars is not None else "")
+    )
+
+
+def _extract_text(path: Path, max_chars: int | None = None) -> Extracted:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -101,7 +132,7 @@ def _front_matter_fields(block: str) -> dict[str, str]:
     return {key.strip().lower(): value.strip() for key, value in pairs}
 
 
-def _extract_html(path: Path) -> Extracted:
+def _extract_html(path: Path, max_chars: int | None = None) -> Extracted:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(decode_html(path.read_bytes()), "html.parser")
@@ -113,19 +144,34 @@ def _extract_html(path: Path) -> Extracted:
     return Extracted(text, _title(title, path), date)
 
 
-def _extract_pdf(path: Path) -> Extracted:
+def _extract_pdf(path: Path, max_chars: int | None = None) -> Extracted:
     from pypdf import PdfReader
 
     # pypdf logs its own warnings about damaged files; rag names each skipped file once, itself.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     data = path.read_bytes()
+    budget = _work_budget(len(data), max_chars)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ValueError("it needs a password")
-        pages = [page.extract_text().rstrip() for page in reader.pages]
+        pages, work, chars = [], 0, 0
+        for page in reader.pages:
+            # Each page's content is decompressed and counted before its text is extracted: pages
+            # may share one stream (48 pages drawing the same one cost 48 times its work).
+            contents = page.get_contents()
+            work += len(contents.get_data()) if contents is not None else 0
+            if work > budget:
+                raise _over_budget("pages", len(data), max_chars)
+            pages.append(page.extract_text().rstrip())
+            chars += len(pages[-1]) + 2
+            if max_chars is not None and chars > max_chars:
+                raise TextLimitError(f"more than {max_chars:,} characters of text by page {len(pages)}, "
+                                     f"over the limit (max_document_bytes)")
         info: Mapping[str, object] = reader.metadata or {}
         meta_title, created = str(info.get("/Title") or ""), str(info.get("/CreationDate") or "")
+    except TextLimitError:
+        raise
     except Exception as err:  # pypdf raises many kinds of error (KeyError, ValueError...) on damaged files
         raise ExtractError(f"not a readable PDF ({err})") from err
     text = "\n\n".join(pages)
@@ -141,10 +187,11 @@ def _extract_pdf(path: Path) -> Extracted:
     return Extracted(text, _title(title, path), date, tuple(starts))
 
 
-def _extract_docx(path: Path) -> Extracted:
+def _extract_docx(path: Path, max_chars: int | None = None) -> Extracted:
     import docx
 
     data = path.read_bytes()
+    _check_unzipped_size(data, max_chars)
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [(p.text, (p.style.name if p.style else "") or "") for p in document.paragraphs]
@@ -161,6 +208,19 @@ def _extract_docx(path: Path) -> Extracted:
     title = meta_title.strip() or next(styled, None) or _first_line(text.splitlines())
     date = created.date().isoformat() if isinstance(created, dt.datetime) else None
     return Extracted(text, _title(title, path), date)
+
+
+def _check_unzipped_size(data: bytes, max_chars: int | None) -> None:
+    """Refuse a zip whose entries expand past the work budget, from its directory alone (nothing is
+    decompressed). The sizes it declares hold: zipfile stops each entry at its declared size and
+    checks its CRC, so an entry that lies about its size fails to read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise ExtractError(f"not a readable DOCX ({err})") from err
+    if unzipped > _work_budget(len(data), max_chars):
+        raise _over_budget("parts", len(data), max_chars)
 
 
 def _require_text(text: str) -> None:
@@ -189,7 +249,7 @@ def _title(candidate: str, path: Path) -> str:
     return title or path.stem or path.name
 
 
-_READERS: dict[str, Callable[[Path], Extracted]] = {
+_READERS: dict[str, Callable[[Path, int | None], Extracted]] = {
     ".txt": _extract_text, ".md": _extract_text, ".pdf": _extract_pdf,
     ".html": _extract_html, ".htm": _extract_html, ".docx": _extract_docx,
 }

@@ -202,7 +202,8 @@ class Pipeline:
             raise CorpusError(f"refused {name}: the corpus already has a document {doc_id!r}; rename the upload")
         target = self.config.uploads_folder / name
         previous = target.read_bytes() if target.is_file() else None
-        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes, replace)
+        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes, replace,
+                              max_text=self.config.max_document_bytes)
         log.info("saved %s", saved)
         try:
             return self.index()

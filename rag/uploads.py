@@ -22,14 +22,18 @@ class UploadExistsError(CorpusError):
     """An upload of that name is there already and replacing it was not asked for."""
 
 
-def save_document(folder: Path, name: str, data: bytes, max_bytes: int, replace: bool = True) -> Path:
+def save_document(
+    folder: Path, name: str, data: bytes, max_bytes: int, replace: bool = True, max_text: int | None = None
+) -> Path:
     """Check an uploaded file and write it into ``folder`` atomically; a refused file writes nothing.
 
     Raises:
         UploadExistsError: ``replace`` is False and ``folder`` has a file of that name.
         CorpusError: The name is not a plain file name of a type rag reads (no folders, no "..", not
             hidden), the file is over ``max_bytes``, text is not UTF-8 or has nothing in it, or a PDF,
-            HTML or DOCX file cannot be read as one.
+            HTML or DOCX file cannot be read as one; or its text is over ``max_text`` characters
+            (max_document_bytes), or it expands past what its size allows. The indexer would skip
+            such a file: it is refused here instead, so the upload is never reported as added.
     """
     check_upload_name(name)
     folder = Path(folder)
@@ -38,9 +42,9 @@ def save_document(folder: Path, name: str, data: bytes, max_bytes: int, replace:
     if len(data) > max_bytes:
         raise CorpusError(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} (max_upload_bytes)")
     if Path(name).suffix.lower() in _TEXT_SUFFIXES:
-        _check_text(name, data)
+        _check_text(name, data, max_text)
     else:
-        _check_extracts(name, data)
+        _check_extracts(name, data, max_text)
     folder.mkdir(parents=True, exist_ok=True)
     return write_atomic(folder / name, data)
 
@@ -89,7 +93,7 @@ def remove_upload(folder: Path, name: str) -> Path:
     return path
 
 
-def _check_text(name: str, data: bytes) -> None:
+def _check_text(name: str, data: bytes, max_text: int | None) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,14 +102,16 @@ def _check_text(name: str, data: bytes) -> None:
         raise CorpusError(f"{name} has binary content, not text")
     if not text.strip():
         raise CorpusError(f"{name} is empty")
+    if max_text is not None and len(data) > max_text:  # as the indexer counts a text file: by its bytes
+        raise CorpusError(f"refused {name}: {len(data):,} bytes, over the {max_text:,}-byte limit (max_document_bytes)")
 
 
-def _check_extracts(name: str, data: bytes) -> None:
+def _check_extracts(name: str, data: bytes, max_text: int | None) -> None:
     """Read a PDF, HTML or DOCX upload as the corpus will, from a private temporary copy."""
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as scratch:
         copy = Path(scratch) / name
         copy.write_bytes(data)
         try:
-            extract(copy)
+            extract(copy, max_text)
         except ExtractError as err:
             raise CorpusError(f"refused {name}: {err}") from None

@@ -86,10 +86,10 @@ def test_a_file_that_vanishes_while_indexing_is_skipped(tmp_path: Path, monkeypa
 
     real = rag.corpus._document
 
-    def vanish(path: Path, doc_id: str):
+    def vanish(path: Path, doc_id: str, max_chars: int | None = None):
         if doc_id == "002_a2c4fb132dadb332.txt":
             path.unlink()  # gone between listing the folder and reading the file
-        return real(path, doc_id)
+        return real(path, doc_id, max_chars)
 
     monkeypatch.setattr(rag.corpus, "_document", vanish)
     with caplog.at_level("WARNING", logger="rag.corpus"):
