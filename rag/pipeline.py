@@ -134,12 +134,14 @@ class Pipeline:
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The top-k passages for a question, best first (retrieval only, no reader)."""
-        question = check_question(question)
+        return self._search(self._loaded_store(), check_question(question), k, mode)
+
+    def _search(self, store: PassageStore, question: str, k: int | None, mode: str | None) -> list[Hit]:
         mode = mode or self.config.retrieval
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
         k = check_top_k(self.config.top_k if k is None else k)
-        retriever = IndexRetriever(self._loaded_store(), self.embedder, mode, self.config.rrf_k,
+        retriever = IndexRetriever(store, self.embedder, mode, self.config.rrf_k,
                                    self.config.dense_weight, self.config.rerank_depth)
         return retriever.retrieve(question, k)
 
@@ -157,11 +159,14 @@ class Pipeline:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"min_confidence must be a number in [0, 1], not {threshold!r}")
         started = time.perf_counter()
-        hits = self.search(question, k, retrieval)
+        # One build answers the whole question: an upload indexed meanwhile (the web chat indexes
+        # uploads beside questions) publishes a new store, which the next question uses.
+        store = self._loaded_store()
+        hits = self._search(store, question, k, retrieval)
         retrieved = time.perf_counter()
         spans = self.reader.read(question, [h.chunk for h in hits])
         read = time.perf_counter()
-        manifest = self._loaded_store().manifest
+        manifest = store.manifest
         documents = {h.chunk.doc_id: manifest.info(h.chunk.doc_id) for h in hits}
         answer = decide(question, spans, hits, float(threshold), documents, self.scorer)
         timings = {"retrieve": retrieved - started, "read": read - retrieved, "total": time.perf_counter() - started}

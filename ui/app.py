@@ -12,9 +12,12 @@ from rag.pipeline import Pipeline
 from . import assets, handlers, layout, render
 from .sources import Source
 
-# Everything that touches the pipeline runs one at a time, in arrival order: each request gets
-# its own answer, and an upload never re-indexes under a question being answered.
+# Questions run one at a time, in arrival order, each with its own answer. Uploads and removals
+# run one at a time in a queue of their own: extracting and embedding a large upload takes seconds
+# and must delay only its uploader, not everyone's questions. Indexing publishes a new build that
+# the next question reads; a question being answered keeps the build it started with.
 _PIPELINE_QUEUE = "pipeline"
+_UPLOADS_QUEUE = "uploads"
 
 _OPEN_DOCUMENT = "Open the whole document"
 _OPEN_DOCUMENT_DISABLED = "Open the whole document (ask a question first)"
@@ -117,12 +120,12 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline) -> None:
 
     # Unprocessed, the upload event gives the names the browser sent (Gradio would clean them up).
     p.uploads.upload(upload, [p.uploads, p.replace_uploads], [p.upload_status, p.uploaded, p.uploads],
-                     concurrency_id=_PIPELINE_QUEUE, api_visibility="private", preprocess=False)
+                     concurrency_id=_UPLOADS_QUEUE, api_visibility="private", preprocess=False)
 
     def remove(doc_ids: list[str] | None):
         return handlers.remove_uploads(pipeline, doc_ids), _uploaded_list(pipeline)
 
-    p.remove_uploads.click(remove, [p.uploaded], [p.upload_status, p.uploaded], concurrency_id=_PIPELINE_QUEUE,
+    p.remove_uploads.click(remove, [p.uploaded], [p.upload_status, p.uploaded], concurrency_id=_UPLOADS_QUEUE,
                            api_visibility="private")
     app.load(lambda: _uploaded_list(pipeline), None, [p.uploaded], api_visibility="private")
 
