@@ -24,7 +24,10 @@ def write_atomic(path: Path, content: str | bytes, mode: int | None = None) -> P
             mode = 0o644
     data = content.encode("utf-8") if isinstance(content, str) else content
     folder = path.parent if str(path.parent) else Path(".")
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+    # The temporary name adds ~14 bytes to the file's: its first 64 bytes are plenty to tell temporary
+    # files apart, and a name near the 255-byte limit still gets a temporary one.
+    stem = os.fsdecode(os.fsencode(path.name)[:64])
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{stem}.", suffix=".tmp", delete=False) as f:
         try:
             f.write(data)
             f.flush()

@@ -137,6 +137,9 @@ class Config:
             raise ConfigError(f"min_confidence must be in [0, 1], not {self.min_confidence}")
         if not 0 < self.reader_stride < self.reader_max_length:
             raise ConfigError("reader_stride must be positive and less than reader_max_length")
+        if not Path(self.index_dir).absolute().name:
+            raise ConfigError(f"the index folder cannot be the root of a file system ({self.index_dir}); "
+                              "pass --index with a folder of its own")
 
     @property
     def milvus_uri(self) -> str:

@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 _PROGRESS_BAR_MIN_TEXTS = 64
 
 
+def _wants_progress(texts: int) -> bool:
+    """A progress bar only for a long embedding, and only where rag's progress lines are shown (the
+    CLI's default; not with -q, nor in a program that has not asked for rag's INFO logs)."""
+    return texts >= _PROGRESS_BAR_MIN_TEXTS and logging.getLogger("rag").isEnabledFor(logging.INFO)
+
+
 class Embedder(Protocol):
     name: str
 
@@ -83,7 +89,7 @@ class SentenceTransformerEmbedder:
             batch_size=self._config.embed_batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=len(texts) >= _PROGRESS_BAR_MIN_TEXTS,
+            show_progress_bar=_wants_progress(len(texts)),
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -124,7 +130,7 @@ class OnnxEmbedder:
         pad_id = pad_token_id(self._tokenizer)
         out: npt.NDArray[np.float32] | None = None
         batches = length_batches([len(e.ids) for e in encodings], self._config.embed_batch_size)
-        progress = _progress(len(texts)) if len(texts) >= _PROGRESS_BAR_MIN_TEXTS else None
+        progress = _progress(len(texts)) if _wants_progress(len(texts)) else None
         for batch in batches:
             inputs = pad([encodings[i] for i in batch], pad_id)
             hidden = self.model.hidden_states(inputs)

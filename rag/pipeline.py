@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import threading
 import time
+import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,8 @@ class Pipeline:
                 corpus document's, or it exists and ``replace`` is False); nothing was written, and a
                 replaced upload is as it was.
         """
+        # One name, one document: "é.txt" typed on macOS (NFD) and on Linux (NFC) look the same.
+        name = unicodedata.normalize("NFC", name)
         check_upload_name(name)
         doc_id = UPLOADS_PREFIX + name
         clash = self.config.corpus_dir / UPLOADS_PREFIX.rstrip("/") / name

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from rag.config import Config
+from rag.errors import ConfigError
 from rag.model_paths import go_offline, missing_model_error, reader_location
 from rag.tokenization import (
     configured,
@@ -37,6 +40,34 @@ _SPANS_PER_WINDOW = 20
 
 
 MAX_QUESTION_TOKENS = 64
+# [CLS] question [SEP] passage [SEP]: what a window holds beside the question and the passage.
+_SPECIAL_TOKENS = 3
+
+
+def check_window(config: Config, location: str) -> None:
+    """Refuse reader windows the model cannot read (an ONNX Runtime error past its positions) or the
+    tokenizer cannot cut (a window with no room for a passage after the question and the stride).
+
+    Raises:
+        ConfigError: Naming the setting and the bound.
+    """
+    least = MAX_QUESTION_TOKENS + _SPECIAL_TOKENS + config.reader_stride + 1
+    if config.reader_max_length < least:
+        raise ConfigError(
+            f"reader_max_length must be at least {least} tokens (a {MAX_QUESTION_TOKENS}-token question, "
+            f"{_SPECIAL_TOKENS} special tokens and reader_stride {config.reader_stride}, plus passage), "
+            f"not {config.reader_max_length}; or lower reader_stride"
+        )
+    try:
+        with open(Path(location) / "config.json", encoding="utf-8") as f:
+            positions = json.load(f).get("max_position_embeddings")
+    except (OSError, ValueError):
+        return  # a model id without a local folder: the model's own loader reports what is wrong
+    if isinstance(positions, int) and config.reader_max_length > positions:
+        raise ConfigError(
+            f"reader_max_length must be at most {positions} tokens, the reader's max_position_embeddings, "
+            f"not {config.reader_max_length}"
+        )
 
 
 class ExtractiveReader:
@@ -59,6 +90,7 @@ class ExtractiveReader:
     @cached_property
     def _window_tokenizer(self) -> Tokenizer:
         """Question + passage pairs in windows of reader_max_length tokens, overlapping by reader_stride."""
+        check_window(self._config, self.location)
         return configured(self.tokenizer, self._config.reader_max_length, self._config.reader_stride, "only_second")
 
     @cached_property

@@ -74,3 +74,15 @@ def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(TINY, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _cli_log_handler_of_this_test_only():
+    """`rag.cli.main` logs to the sys.stderr of its call, which pytest closes after the test: drop
+    that handler then, so a later test's log lines do not hit a closed stream."""
+    yield
+    import logging
+
+    log = logging.getLogger("rag")
+    for handler in [h for h in log.handlers if getattr(h, "_rag_cli", False)]:
+        log.removeHandler(handler)

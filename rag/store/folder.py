@@ -57,7 +57,11 @@ class IndexFolder:
         """Refuse a file, or a non-empty folder without rag's marker: rag never writes into either."""
         if self.path.exists() and not self.path.is_dir():
             raise NotAnIndexError(f"{self.path} is a file, not an index folder; pass --index with a new or empty folder")
-        if self.path.exists() and any(self.path.iterdir()) and not (self.path / MARKER).is_file():
+        # Another rag may be claiming the folder this instant: its marker's temporary file is there
+        # before the marker itself. That folder is rag's; it is not foreign.
+        claiming = f".{MARKER}."
+        names = [p.name for p in self.path.iterdir()] if self.path.is_dir() else []
+        if any(not (n.startswith(claiming) and n.endswith(".tmp")) for n in names) and not (self.path / MARKER).is_file():
             raise NotAnIndexError(
                 f"{self.path} is not empty and is not a rag index; rag will not write into it. "
                 "Pass --index with a new or empty folder"
