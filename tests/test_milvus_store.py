@@ -365,3 +365,29 @@ def test_eval_status_and_serve_run_on_milvus(tmp_path: Path, capsys: pytest.Capt
     assert cli.main(["ask", "Where did the two defense ministers meet?", "--corpus", str(SEEDS), "--index", str(index)]) == 2
     refused = capsys.readouterr().err
     assert "keeps its passages in Milvus" in refused and "--store milvus" in refused
+
+
+def test_a_write_milvus_refuses_is_one_line_and_the_build_stays(tmp_path: Path, monkeypatch) -> None:
+    """Issue 30, item 7: Milvus's own error while rag changes the collection (here: another client
+    drops it just before; on a server, a full disk) was a raw MilvusException, exit 1."""
+    from rag.errors import IndexFolderError
+    from rag.store.folder import IndexFolder
+    from rag.store.milvus_client import connect
+    from rag.store.milvus_store import MilvusWriter
+
+    config = store_config(tmp_path, "milvus")
+    sync_index(config, DOCS, HashEmbedder())
+    current = IndexFolder(config.index_dir).current_build()
+    real_delete = MilvusWriter.delete
+
+    def dropped_meanwhile(self: MilvusWriter, doc_ids) -> None:  # noqa: ANN001
+        connect(config).drop_collection(config.milvus_collection)  # someone else, between load and write
+        real_delete(self, doc_ids)
+
+    changed = [*DOCS[:2], document("notes/c.txt", "The naval exercise was cancelled. Nobody said why.")]
+    with monkeypatch.context() as patch:
+        patch.setattr(MilvusWriter, "delete", dropped_meanwhile)
+        with pytest.raises(IndexFolderError, match=r"cannot delete passages from the Milvus collection 'rag_passages': "
+                                                   r".*; fix that and run rag index again"):
+            sync_index(config, changed, HashEmbedder())
+    assert IndexFolder(config.index_dir).current_build() == current and IndexFolder(config.index_dir).pending()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from rag.errors import (
     CorruptIndexError,
     IndexFolderError,
     NotAnIndexError,
+    RagError,
     first_line,
 )
 from rag.index import tokenize
@@ -166,13 +168,30 @@ class MilvusWriter:
         self._bm25 = has_bm25(self._client, self._collection) if self._ready else True
 
     def delete(self, doc_ids: Collection[str]) -> None:
-        self._ensure_collection()
         ids = sorted(doc_ids)
-        for i in range(0, len(ids), _FILTER_BATCH):
-            self._client.delete(self._collection, filter=f"doc_id in {string_list(ids[i : i + _FILTER_BATCH])}")
+        with self._writing("delete passages from"):
+            self._ensure_collection()
+            for i in range(0, len(ids), _FILTER_BATCH):
+                self._client.delete(self._collection, filter=f"doc_id in {string_list(ids[i : i + _FILTER_BATCH])}")
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Milvus's own errors while changing the collection (a full disk on the server, a collection
+        dropped meanwhile) as one line: the update stays recorded as pending, so the next `rag index`
+        redoes it, and the index folder's current build is untouched."""
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as err:  # pymilvus raises MilvusException, gRPC errors, RuntimeError from Lite
+            raise IndexFolderError(
+                f"cannot {what} the Milvus collection {self._collection!r}: {first_line(err)}; "
+                f"fix that and run rag index again (it redoes this update)"
+            ) from err
 
     def add(self, chunks: Sequence[Chunk], vectors: Vector) -> None:
-        self._ensure_collection()
+        with self._writing("create"):
+            self._ensure_collection()
         rows = []
         for c, v in zip(chunks, vectors, strict=True):
             if len(c.text.encode("utf-8")) > MAX_TEXT_BYTES:
@@ -181,16 +200,17 @@ class MilvusWriter:
                 )
             rows.append({"id": passage_id(c), "doc_id": c.doc_id, "chunk_index": c.chunk_index, "char_start": c.start,
                          "char_end": c.end, "text": c.text, "vector": floats(v)})
-        for i in range(0, len(rows), _INSERT_BATCH):
-            self._client.insert(self._collection, rows[i : i + _INSERT_BATCH])
+        with self._writing("insert passages into"):
+            for i in range(0, len(rows), _INSERT_BATCH):
+                self._client.insert(self._collection, rows[i : i + _INSERT_BATCH])
 
     def commit(self, manifest: Manifest, build: Path) -> PassageStore:
         """Flush the collection; the build folder stays empty (the passages are in Milvus)."""
-        self._ensure_collection()
-        self._client.flush(self._collection)
-        manifest = dataclasses.replace(
-            manifest, passages=count_passages(self._client, self._collection), store={**manifest.store, "bm25": self._bm25}
-        )
+        with self._writing("flush"):
+            self._ensure_collection()
+            self._client.flush(self._collection)
+            passages = count_passages(self._client, self._collection)
+        manifest = dataclasses.replace(manifest, passages=passages, store={**manifest.store, "bm25": self._bm25})
         return MilvusStore(manifest, self._client, self._collection, self._bm25)
 
     def _ensure_collection(self) -> None:
