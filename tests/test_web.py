@@ -719,27 +719,20 @@ def test_memory_stays_flat_over_many_requests(server, requests):
     assert after < before * 1.10, (before, after)
 
 
-def _long_log(entries: int) -> str:
-    """A long upload of varied sentences (nothing repeats, so every passage is embedded)."""
-    return "\n".join(
-        f"Entry {i}: the harbour office at pier {i % 97} logged the freighter {i * 7919 % 100_003} arriving "
-        f"from port {i * 104_729 % 9_973} with {i * 31 % 887} containers and a crew of {i % 41 + 3}."
-        for i in range(entries)
-    )
-
-
 def test_questions_are_answered_while_a_large_upload_is_indexed(page, server):
     """Issue 30, item 3: uploads are indexed in a queue of their own, so a slow upload delays only its
     uploader. Asked through /ask while ~190 KB (about 500 passages to embed) is indexed, questions
     keep being answered before the upload is done (32 in 0.2-0.45 s each, one CPU) where in one
-    queue the second waited 5.7 s, for all of it."""
+    queue the second waited 5.7 s, for all of it. (python -m rag.eval.bench_upload measures it at 1 MB.)"""
     from gradio_client import Client
 
     url, _ = server
     client = Client(url, verbose=False)
     question = "Where did Ahn Gyu-back and Gen Nakatani meet?"
     assert client.predict(question, api_name="/ask")["answer"] == "Seoul"
-    data = _long_log(1_450).encode()
+    from rag.eval.bench_upload import long_log
+
+    data = long_log(1_450).encode()
     assert 180_000 < len(data) < 200_000  # under the server's max_upload_bytes
     if not page.locator("#upload").is_visible():
         page.get_by_text("Add documents").click()
