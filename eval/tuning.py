@@ -6,7 +6,6 @@ and never influences it. A gold file without splits is tuned whole (the report s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -14,6 +14,8 @@ from rag.types import Document
 
 log = logging.getLogger(__name__)
 
+UPLOADS_PREFIX = "uploads/"  # the id of a document added with Pipeline.add_document starts with this
+
 def load_corpus(
     folder: Path, id_prefix: str = "", allow_empty: bool = False, max_bytes: int | None = None
 ) -> list[Document]:
@@ -45,6 +47,28 @@ def load_corpus(
             documents.append(document)
     if not documents and not allow_empty:
         raise CorpusError(f"corpus folder {folder} holds no readable .txt or .md document")
+    return documents
+
+
+def load_documents(corpus_dir: Path, index_dir: Path, uploads_folder: Path, max_bytes: int) -> list[Document]:
+    """The corpus folder's documents and the uploaded ones (ids "uploads/…"), each at most
+    ``max_bytes``, after checking the corpus is apart from rag's own folders.
+
+    Raises:
+        CorpusError: The folders overlap, the corpus holds no readable document, or an upload's id
+            is also a corpus document's.
+    """
+    check_folders_apart(corpus_dir, index_folder=index_dir, uploads_folder=uploads_folder)
+    documents = load_corpus(corpus_dir, max_bytes=max_bytes)
+    if uploads_folder.is_dir():
+        uploaded = load_corpus(uploads_folder, id_prefix=UPLOADS_PREFIX, allow_empty=True, max_bytes=max_bytes)
+        clash = {d.doc_id for d in documents} & {d.doc_id for d in uploaded}
+        if clash:
+            raise CorpusError(
+                f"{sorted(clash)[0]} is both a corpus document and an upload; rename the corpus folder "
+                f"{corpus_dir / 'uploads'} or set uploads_dir"
+            )
+        documents += uploaded
     return documents
 
 

@@ -6,25 +6,18 @@ import datetime as dt
 import io
 import logging
 import re
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import CorpusError, first_line
+from rag.errors import first_line
+from rag.expansion import ExtractError, TextLimitError, check_unzipped_size, over_budget, work_budget
 from rag.html_text import decode_html, html_date_candidates, html_text
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
 
 _TITLE_MAX = 120
 
-# A compressed format (DOCX is zipped XML, a PDF's page content is deflated) can hold far more than
-# its size on disk: a 6 KB PDF held 9.4 M characters, a 1 MB DOCX took 2.5 GB and 50 s to parse. Its
-# work is bounded before and while it is parsed, twice: by the file's size (at most EXPANSION bytes
-# of XML or page content per byte of file; real documents stay near 10, bombs reach hundreds), and
-# by the text limit (at most WORK_PER_CHARACTER bytes per character of max_document_bytes).
-EXPANSION = 100
-WORK_PER_CHARACTER = 4
 _ISO_DATE = re.compile(r"\s*[\"']?(\d{4}-\d{2}-\d{2})(?!\d)")
 _DATELINE = re.compile(r"\A\ufeff?\s*dated?\s*:?\s*(\d{4}-\d{2}-\d{2})(?!\d)", re.IGNORECASE)
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -46,14 +39,6 @@ class Extracted:
     title: str
     date: str | None
     page_starts: tuple[int, ...] = ()
-
-
-class ExtractError(CorpusError):
-    """A document file cannot be turned into text; the message says why."""
-
-
-class TextLimitError(ExtractError):
-    """A document holds, or would expand to, more than rag's limits allow."""
 
 
 def extract(path: Path, max_chars: int | None = None) -> Extracted:
@@ -88,20 +73,6 @@ def extract(path: Path, max_chars: int | None = None) -> Extracted:
         # A small file can hold a lot of text: the limit bounds what would be embedded, not only the file.
         raise TextLimitError(f"{len(extracted.text):,} characters of text, over the {max_chars:,} limit (max_document_bytes)")
     return extracted
-
-
-def _work_budget(size: int, max_chars: int | None) -> int:
-    """How many bytes of XML or page content a compressed file of ``size`` bytes may expand to."""
-    budget = EXPANSION * max(size, 1)
-    return budget if max_chars is None else min(budget, WORK_PER_CHARACTER * max_chars)
-
-
-def _over_budget(what: str, size: int, max_chars: int | None) -> TextLimitError:
-    return TextLimitError(
-        f"its {what} expand to more than {_work_budget(size, max_chars):,} bytes from {size:,} on disk "
-        f"(a decompression bomb?); rag reads at most {EXPANSION}× a file's size"
-        + (f" and {WORK_PER_CHARACTER}× max_document_bytes ({max_chars:,})" if max_chars is not None else "")
-    )
 
 
 def _extract_text(path: Path, max_chars: int | None = None) -> Extracted:
@@ -150,7 +121,7 @@ def _extract_pdf(path: Path, max_chars: int | None = None) -> Extracted:
     # pypdf logs its own warnings about damaged files; rag names each skipped file once, itself.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     data = path.read_bytes()
-    budget = _work_budget(len(data), max_chars)
+    budget = work_budget(len(data), max_chars)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -162,7 +133,7 @@ def _extract_pdf(path: Path, max_chars: int | None = None) -> Extracted:
             contents = page.get_contents()
             work += len(contents.get_data()) if contents is not None else 0
             if work > budget:
-                raise _over_budget("pages", len(data), max_chars)
+                raise over_budget("pages", len(data), max_chars)
             pages.append(page.extract_text().rstrip())
             chars += len(pages[-1]) + 2
             if max_chars is not None and chars > max_chars:
@@ -191,7 +162,7 @@ def _extract_docx(path: Path, max_chars: int | None = None) -> Extracted:
     import docx
 
     data = path.read_bytes()
-    _check_unzipped_size(data, max_chars)
+    check_unzipped_size(data, max_chars)
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [(p.text, (p.style.name if p.style else "") or "") for p in document.paragraphs]
@@ -208,19 +179,6 @@ def _extract_docx(path: Path, max_chars: int | None = None) -> Extracted:
     title = meta_title.strip() or next(styled, None) or _first_line(text.splitlines())
     date = created.date().isoformat() if isinstance(created, dt.datetime) else None
     return Extracted(text, _title(title, path), date)
-
-
-def _check_unzipped_size(data: bytes, max_chars: int | None) -> None:
-    """Refuse a zip whose entries expand past the work budget, from its directory alone (nothing is
-    decompressed). The sizes it declares hold: zipfile stops each entry at its declared size and
-    checks its CRC, so an entry that lies about its size fails to read."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(entry.file_size for entry in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise ExtractError(f"not a readable DOCX ({err})") from err
-    if unzipped > _work_budget(len(data), max_chars):
-        raise _over_budget("parts", len(data), max_chars)
 
 
 def _require_text(text: str) -> None:

@@ -6,16 +6,14 @@ import dataclasses
 import logging
 import threading
 import time
-import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from rag.answer import decide
-from rag.atomic import write_atomic
 from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import check_folders_apart, load_corpus, read_document
+from rag.corpus import UPLOADS_PREFIX, load_documents, read_document
 from rag.embedder import Embedder, make_embedder
 from rag.errors import (
     ConfigError,
@@ -35,11 +33,10 @@ from rag.store import (
     sync_index,
 )
 from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
-from rag.uploads import check_upload_name, list_uploads, remove_upload, save_document
+from rag.uploads import list_uploads, remove_upload, saved_upload
 
 log = logging.getLogger(__name__)
 
-UPLOADS_PREFIX = "uploads/"  # the id of a document added with add_document starts with this
 
 
 class Pipeline:
@@ -201,28 +198,9 @@ class Pipeline:
                 corpus document's, or it exists and ``replace`` is False); nothing was written, and a
                 replaced upload is as it was.
         """
-        # One name, one document: "é.txt" typed on macOS (NFD) and on Linux (NFC) look the same.
-        name = unicodedata.normalize("NFC", name)
-        check_upload_name(name)
-        doc_id = UPLOADS_PREFIX + name
-        clash = self.config.corpus_dir / UPLOADS_PREFIX.rstrip("/") / name
-        if clash.is_file():  # decided before anything is written
-            raise CorpusError(f"refused {name}: the corpus already has a document {doc_id!r}; rename the upload")
-        target = self.config.uploads_folder / name
-        previous = target.read_bytes() if target.is_file() else None
-        saved = save_document(self.config.uploads_folder, name, data, self.config.max_upload_bytes, replace,
-                              max_text=self.config.max_document_bytes)
-        log.info("saved %s", saved)
-        try:
+        with saved_upload(self.config, name, data, replace) as saved:
+            log.info("saved %s", saved)
             return self.index()
-        except BaseException:
-            # Indexing refused it (or failed): leave the uploads folder as it was, so that one bad
-            # upload cannot stop every later index, ask or serve.
-            if previous is None:
-                saved.unlink(missing_ok=True)
-            else:
-                write_atomic(saved, previous)
-            raise
 
     def uploads(self) -> list[str]:
         """The ids of the documents added with ``add_document`` ("uploads/name"), sorted."""
@@ -238,21 +216,8 @@ class Pipeline:
         return self.index()
 
     def _documents(self) -> list[Document]:
-        check_folders_apart(self.config.corpus_dir, index_folder=self.config.index_dir,
-                            uploads_folder=self.config.uploads_folder)
-        limit = self.config.max_document_bytes
-        documents = load_corpus(self.config.corpus_dir, max_bytes=limit)
-        uploads = self.config.uploads_folder
-        if uploads.is_dir():
-            uploaded = load_corpus(uploads, id_prefix=UPLOADS_PREFIX, allow_empty=True, max_bytes=limit)
-            clash = {d.doc_id for d in documents} & {d.doc_id for d in uploaded}
-            if clash:
-                raise CorpusError(
-                    f"{sorted(clash)[0]} is both a corpus document and an upload; rename the corpus folder "
-                    f"{self.config.corpus_dir / 'uploads'} or set uploads_dir"
-                )
-            documents += uploaded
-        return documents
+        return load_documents(self.config.corpus_dir, self.config.index_dir, self.config.uploads_folder,
+                              self.config.max_document_bytes)
 
     def _loaded_store(self) -> PassageStore:
         if self._store is None:

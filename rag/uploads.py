@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.atomic import write_atomic
+from rag.config import Config
 from rag.errors import CorpusError
 from rag.extract import DOCUMENT_SUFFIXES, ExtractError, extract
 
@@ -20,6 +23,35 @@ _TEXT_SUFFIXES = (".txt", ".md")
 
 class UploadExistsError(CorpusError):
     """An upload of that name is there already and replacing it was not asked for."""
+
+
+@contextmanager
+def saved_upload(config: Config, name: str, data: bytes, replace: bool = True) -> Iterator[Path]:
+    """Check and save an upload (taken in Unicode NFC) into ``config.uploads_folder`` for the body to
+    index; if the body fails, the uploads folder is left as it was (the file removed, or the one it
+    replaced put back), so one bad upload cannot stop every later index, ask or serve.
+
+    Raises:
+        CorpusError: As :func:`save_document`, or the corpus has a document of the same id.
+    """
+    # One name, one document: "é.txt" typed on macOS (NFD) and on Linux (NFC) look the same.
+    name = unicodedata.normalize("NFC", name)
+    check_upload_name(name)
+    clash = config.corpus_dir / "uploads" / name
+    if clash.is_file():  # decided before anything is written
+        raise CorpusError(f"refused {name}: the corpus already has a document 'uploads/{name}'; rename the upload")
+    target = config.uploads_folder / name
+    previous = target.read_bytes() if target.is_file() else None
+    saved = save_document(config.uploads_folder, name, data, config.max_upload_bytes, replace,
+                          max_text=config.max_document_bytes)
+    try:
+        yield saved
+    except BaseException:
+        if previous is None:
+            saved.unlink(missing_ok=True)
+        else:
+            write_atomic(saved, previous)
+        raise
 
 
 def save_document(

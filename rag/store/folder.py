@@ -22,14 +22,20 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from rag.atomic import write_atomic
 from rag.errors import CorruptIndexError, IndexBusyError, NotAnIndexError
 from rag.store.base import FORMAT_VERSION, Manifest
+
+T = TypeVar("T")
+
+# How many builds a loader tries when each one it reads is replaced (and removed) under it.
+_RACE_RETRIES = 5
 
 MARKER = ".rag-index"
 POINTER = "CURRENT"
@@ -150,6 +156,27 @@ class IndexFolder:
             current = None
         if build != current and self.is_own_build(build):
             shutil.rmtree(build, ignore_errors=True)
+
+    def read_current(self, read: Callable[[Path], T]) -> T | None:
+        """``read`` of the current build, or None when there is none yet (or claimed but no build
+        finished).
+
+        Another process may publish a new build and remove this one while it is being read: then the
+        new one is read instead, so every reader gets the old build or the new one, never "damaged".
+        Damage that stays (the build is still current) is raised.
+        """
+        build = None if self.is_empty() else self.current_build()
+        for _ in range(_RACE_RETRIES):
+            if build is None:
+                return None
+            try:
+                return read(build)
+            except CorruptIndexError:
+                now = self.current_build()
+                if now == build:
+                    raise
+                build = now
+        raise CorruptIndexError(f"the index in {self.path} changed {_RACE_RETRIES} times while it was being loaded; try again")
 
     def is_own_build(self, folder: Path) -> bool:
         """Whether rag made this folder as a build: its name has rag's pattern, and it holds rag's

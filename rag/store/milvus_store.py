@@ -176,9 +176,8 @@ class MilvusWriter:
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[None]:
-        """Milvus's own errors while changing the collection (a full disk on the server, a collection
-        dropped meanwhile) as one line: the update stays recorded as pending, so the next `rag index`
-        redoes it, and the index folder's current build is untouched."""
+        """Milvus's errors while changing the collection (a full disk on the server) as one line; the
+        update stays pending (the next `rag index` redoes it) and the current build untouched."""
         try:
             yield
         except RagError:

@@ -9,7 +9,7 @@ from typing import Any
 from rag.config import Config
 from rag.model_paths import embedder_location
 from rag.store.folder import IndexFolder
-from rag.store.sync import check_compatible, open_build, read_current_build, read_manifest
+from rag.store.sync import check_compatible, open_build, read_manifest
 from rag.types import Document
 
 
@@ -65,7 +65,7 @@ def index_status(config: Config, documents: list[Document]) -> IndexStatus:
         )
 
     # While `rag index` replaces the build, this reads the old one or the new one, never "damaged".
-    status = read_current_build(folder, read)
+    status = folder.read_current(read)
     if status is None:
         return IndexStatus(str(folder.path), built=False, added=tuple(d.doc_id for d in documents), store=config.store)
     return status

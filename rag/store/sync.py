@@ -11,11 +11,10 @@ import errno
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +36,6 @@ from rag.types import Document
 
 log = logging.getLogger(__name__)
 
-# How many builds a loader tries when each one it reads is replaced (and removed) under it.
-_RACE_RETRIES = 5
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +111,7 @@ def load_index(config: Config, embed_model: str, updating: bool = False) -> Pass
             )
         return open_build(build, manifest, config, updating)
 
-    return read_current_build(folder, load)
-
-
-def read_current_build(folder: IndexFolder, read: Callable[[Path], T]) -> T | None:
-    """``read`` of the folder's current build, or None when it has none yet (or claimed but no build
-    finished).
-
-    Another process may publish a new build and remove this one while it is being read: then the
-    new one is read instead, so every reader gets the old build or the new one, never "damaged".
-    Damage that stays (the build is still current) is raised.
-    """
-    build = None if folder.is_empty() else folder.current_build()
-    for _ in range(_RACE_RETRIES):
-        if build is None:
-            return None
-        try:
-            return read(build)
-        except CorruptIndexError:
-            now = folder.current_build()
-            if now == build:
-                raise
-            build = now
-    raise CorruptIndexError(f"the index in {folder.path} changed {_RACE_RETRIES} times while it was being loaded; try again")
+    return folder.read_current(load)
 
 
 def open_build(build: Path, manifest: Manifest, config: Config, updating: bool = False) -> PassageStore:
