@@ -70,7 +70,7 @@ def _report(pipeline: Pipeline, report: UpdateReport) -> None:
 
 def _index(args: argparse.Namespace) -> int:
     pipeline = Pipeline(_config(args))
-    report = pipeline.index(rebuild=args.rebuild)
+    report = pipeline.index(rebuild=args.rebuild, rehash=args.rehash)
     _report(pipeline, report)
     if args.json:
         _print_json(

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="build or update the index of a corpus folder")
     _add_common(index)
     index.add_argument("--json", action="store_true", help="print what changed as one JSON object")
+    index.add_argument("--rehash", action="store_true",
+                       help="read every file again, not only those whose size or modification time changed")
     index.set_defaults(command_name="index")
 
     ask = commands.add_parser("ask", help="answer a question from the documents, with citations")

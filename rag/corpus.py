@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from rag.errors import CorpusError
@@ -17,7 +19,8 @@ log = logging.getLogger(__name__)
 UPLOADS_PREFIX = "uploads/"  # the id of a document added with Pipeline.add_document starts with this
 
 def load_corpus(
-    folder: Path, id_prefix: str = "", allow_empty: bool = False, max_bytes: int | None = None
+    folder: Path, id_prefix: str = "", allow_empty: bool = False, max_bytes: int | None = None,
+    known: Mapping[str, Document] | None = None,
 ) -> list[Document]:
     """Load every readable document under a folder.
 
@@ -29,6 +32,9 @@ def load_corpus(
         id_prefix: Put before every id (uploaded documents get "uploads/").
         allow_empty: Return [] for a folder with no readable document instead of raising.
         max_bytes: Skip (with a warning) files larger than this.
+        known: Documents as the index last read them, by id, each with its file's ``stat``: a file
+            whose size and modification time (ns) are the same is not read again; its known
+            document (``unread``) is returned instead. Like git and make, rag trusts size + mtime.
 
     Returns:
         Documents sorted by id; a document's id is ``id_prefix`` + its path relative to ``folder`` with "/".
@@ -42,7 +48,7 @@ def load_corpus(
     documents = []
     for path in _document_paths(folder):
         doc_id = id_prefix + path.relative_to(folder).as_posix()
-        document = _load(path, doc_id, max_bytes)
+        document = _load(path, doc_id, max_bytes, known.get(doc_id) if known else None)
         if document is not None:
             documents.append(document)
     if not documents and not allow_empty:
@@ -50,18 +56,22 @@ def load_corpus(
     return documents
 
 
-def load_documents(corpus_dir: Path, index_dir: Path, uploads_folder: Path, max_bytes: int) -> list[Document]:
+def load_documents(
+    corpus_dir: Path, index_dir: Path, uploads_folder: Path, max_bytes: int, known: Mapping[str, Document] | None = None,
+) -> list[Document]:
     """The corpus folder's documents and the uploaded ones (ids "uploads/…"), each at most
-    ``max_bytes``, after checking the corpus is apart from rag's own folders.
+    ``max_bytes``, after checking the corpus is apart from rag's own folders; ``known`` as for
+    :func:`load_corpus`.
 
     Raises:
         CorpusError: The folders overlap, the corpus holds no readable document, or an upload's id
             is also a corpus document's.
     """
     check_folders_apart(corpus_dir, index_folder=index_dir, uploads_folder=uploads_folder)
-    documents = load_corpus(corpus_dir, max_bytes=max_bytes)
+    documents = load_corpus(corpus_dir, max_bytes=max_bytes, known=known)
     if uploads_folder.is_dir():
-        uploaded = load_corpus(uploads_folder, id_prefix=UPLOADS_PREFIX, allow_empty=True, max_bytes=max_bytes)
+        uploaded = load_corpus(uploads_folder, id_prefix=UPLOADS_PREFIX, allow_empty=True, max_bytes=max_bytes,
+                               known=known)
         clash = {d.doc_id for d in documents} & {d.doc_id for d in uploaded}
         if clash:
             raise CorpusError(
@@ -151,14 +161,22 @@ def check_folders_apart(corpus: Path, **others: Path) -> None:
             raise CorpusError(f"the corpus folder {corpus} lies inside the {name} {folder}; keep the corpus outside it")
 
 
-def _load(path: Path, doc_id: str, max_bytes: int | None = None) -> Document | None:
+def _load(path: Path, doc_id: str, max_bytes: int | None = None, known: Document | None = None) -> Document | None:
     try:
+        if known is not None and known.stat == _stat(path):
+            return known
         return read_within_limits(path, doc_id, max_bytes)
     except ExtractError as err:
         log.warning("skipping %s: %s", printable(doc_id), err)
     except OSError as err:  # vanished or unreadable between listing and reading
         log.warning("skipping %s: cannot read it (%s)", printable(doc_id), err.strerror or err)
     return None
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    """(size, modification time in ns): what tells a file changed without reading it."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def read_within_limits(path: Path, doc_id: str, max_bytes: int | None = None) -> Document:
@@ -169,9 +187,10 @@ def read_within_limits(path: Path, doc_id: str, max_bytes: int | None = None) ->
         ExtractError: Why the file is refused or cannot be read.
         OSError: It vanished or cannot be read.
     """
-    if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
-        raise TextLimitError(f"{size:,} bytes, over the {max_bytes:,}-byte limit (max_document_bytes)")
-    return _document(path, doc_id, max_bytes)
+    stat = _stat(path)  # before reading: a change made while it is read shows next time
+    if max_bytes is not None and stat[0] > max_bytes:
+        raise TextLimitError(f"{stat[0]:,} bytes, over the {max_bytes:,}-byte limit (max_document_bytes)")
+    return dataclasses.replace(_document(path, doc_id, max_bytes), stat=stat)
 
 
 def _document(path: Path, doc_id: str, max_chars: int | None = None) -> Document:

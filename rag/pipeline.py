@@ -13,7 +13,7 @@ from typing import Any
 from rag.answer import decide
 from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import UPLOADS_PREFIX, load_documents, read_document
+from rag.corpus import UPLOADS_PREFIX, load_documents, read_document, read_within_limits
 from rag.embedder import Embedder, make_embedder
 from rag.errors import (
     ConfigError,
@@ -32,6 +32,7 @@ from rag.store import (
     load_index,
     sync_index,
 )
+from rag.store.known import known_documents, record_file_states
 from rag.types import Answer, Chunk, Document, DocumentInfo, Hit
 from rag.uploads import list_uploads, remove_upload, saved_upload
 
@@ -88,11 +89,17 @@ class Pipeline:
         """How answers are ranked and their confidence calibrated, for this config and reader."""
         return self._scorer or scorer_for(self.config, self.reader.location)
 
-    def index(self, rebuild: bool = False) -> UpdateReport:
-        """Build the index, or bring it up to date with the corpus (only changed files are embedded)."""
+    def index(self, rebuild: bool = False, rehash: bool = False) -> UpdateReport:
+        """Build the index, or bring it up to date with the corpus (only changed files are embedded).
+
+        Only files whose size or modification time changed since the index read them are read
+        (rag/store/known.py); ``rehash`` reads every file, ``rebuild`` rebuilds from scratch.
+        """
         with self._lock:
-            documents = self._documents()
-            self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild)
+            scanned_at = time.time_ns()
+            documents = self._documents(trust_file_states=not (rebuild or rehash))
+            self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild, read=self._read)
+            record_file_states(self.config, documents, scanned_at)
             return report
 
     def open(self) -> UpdateReport | None:
@@ -215,9 +222,15 @@ class Pipeline:
         log.info("removed %s", removed)
         return self.index()
 
-    def _documents(self) -> list[Document]:
+    def _documents(self, trust_file_states: bool = True) -> list[Document]:
         return load_documents(self.config.corpus_dir, self.config.index_dir, self.config.uploads_folder,
-                              self.config.max_document_bytes)
+                              self.config.max_document_bytes, known_documents(self.config) if trust_file_states else None)
+
+    def _read(self, document: Document) -> Document:
+        """Read a document known only by its file's state, when its text is needed after all."""
+        name = document.doc_id.removeprefix(UPLOADS_PREFIX)
+        folder = self.config.corpus_dir if name == document.doc_id else self.config.uploads_folder
+        return read_within_limits(folder / name, document.doc_id, self.config.max_document_bytes)
 
     def _loaded_store(self) -> PassageStore:
         if self._store is None:

@@ -14,6 +14,9 @@ class Document:
         doc_id: Path relative to the corpus folder, with "/" separators, e.g. "000_d8589817e4af2ab0.txt".
         text: Exactly what ``open(path, encoding="utf-8").read()`` returns; every offset indexes it.
         content_hash: sha256 of ``text`` (UTF-8), used to tell changed documents on re-indexing.
+        stat: The file's (size, modification time in ns) when it was read, if read from a file.
+        unread: The file was not read because its size and modification time are those recorded
+            when the index last read it: ``text`` is "" and the rest comes from the index.
     """
 
     doc_id: str
@@ -22,6 +25,8 @@ class Document:
     title: str = ""  # first heading or line, HTML <title>, PDF/DOCX metadata
     date: str | None = None  # ISO date the document states (dateline or metadata), if any
     page_starts: tuple[int, ...] = ()  # PDFs: offset in ``text`` where each page starts
+    stat: tuple[int, int] | None = None
+    unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,10 @@ POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 PENDING = "PENDING"
+# Each indexed file's size, modification time (ns) and content hash when rag last read it: a file
+# whose size and mtime are unchanged is not read again (rag/corpus.py). A cache beside the builds,
+# not part of one: a touched file with the same content updates it without a new build.
+FILES = "files.json"
 BUILD_PREFIX = "build-"
 # Written into every build folder rag makes, first; with the name pattern it is how rag knows a
 # folder is its own build. rag removes no other folder, whatever its name.
@@ -201,6 +205,25 @@ class IndexFolder:
         for old in self.path.glob(f"{BUILD_PREFIX}*"):
             if old.name != build.name and self.is_own_build(old):
                 shutil.rmtree(old, ignore_errors=True)
+
+    def file_states(self) -> dict[str, tuple[int, int, str]]:
+        """doc_id -> (size, mtime_ns, content_hash) as recorded; {} when none is, or it is unreadable
+        (then every file is read again, which is always safe)."""
+        try:
+            data = json.loads((self.path / FILES).read_text(encoding="utf-8"))
+            return {str(k): (int(v[0]), int(v[1]), str(v[2])) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return {}
+
+    def write_file_states(self, states: dict[str, tuple[int, int, str]]) -> None:
+        """Record the file states (atomically); a folder rag cannot write (a read-only replica) keeps
+        the old record, which only means more files are read next time."""
+        if states == self.file_states():
+            return
+        try:
+            write_atomic(self.path / FILES, json.dumps({k: list(v) for k, v in sorted(states.items())}) + "\n")
+        except OSError:
+            pass
 
     def pending(self) -> set[str]:
         """The documents an interrupted Milvus update was changing (empty when none was; "*": all)."""

@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,13 +55,18 @@ class UpdateReport:
         return bool(self.added or self.changed or self.deleted)
 
 
-def sync_index(config: Config, documents: list[Document], embedder: Embedder, rebuild: bool = False) -> tuple[PassageStore, UpdateReport]:
+def sync_index(
+    config: Config, documents: list[Document], embedder: Embedder, rebuild: bool = False,
+    read: Callable[[Document], Document] | None = None,
+) -> tuple[PassageStore, UpdateReport]:
     """Load the index in ``config.index_dir``, building or updating it to match ``documents``.
 
     Only new or changed documents are embedded; deleted ones are dropped.
 
     Args:
         rebuild: Build from scratch even if the index was made with other settings or is damaged.
+        read: Reads an ``unread`` document (one known by its file's size and mtime) when its text
+            is needed after all: a rebuild, or an interrupted update that touched it.
 
     Raises:
         NotAnIndexError: The folder holds files that are not a rag index.
@@ -81,7 +87,7 @@ def sync_index(config: Config, documents: list[Document], embedder: Embedder, re
         if previous is None:
             folder.claim()
         with folder.exclusive():
-            return _update(config, folder, documents, embedder, previous, interrupted, rebuild)
+            return _update(config, folder, documents, embedder, previous, interrupted, rebuild, read)
     except OSError as err:
         full = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         hint = "; free some space and run it again (the index is as it was before)" if full else ""
@@ -164,7 +170,7 @@ def document_info(documents: list[Document]) -> dict[str, dict[str, Any]]:
 
 def _update(
     config: Config, folder: IndexFolder, documents: list[Document], embedder: Embedder, previous: PassageStore | None,
-    interrupted: set[str], rebuild: bool,
+    interrupted: set[str], rebuild: bool, read: Callable[[Document], Document] | None = None,
 ) -> tuple[PassageStore, UpdateReport]:
     """Embed what is new, then delete and add by document in the store, then publish the manifest."""
     started = time.perf_counter()
@@ -174,6 +180,10 @@ def _update(
         interrupted = set(old_hashes) | current
     unchanged = {d.doc_id for d in documents if old_hashes.get(d.doc_id) == d.content_hash and d.doc_id not in interrupted}
     new_docs = [d for d in documents if d.doc_id not in unchanged]
+    if any(d.unread for d in new_docs):
+        if read is None:
+            raise ValueError("an unread document must be embedded, and sync_index was given no way to read it")
+        new_docs = [read(d) if d.unread else d for d in new_docs]
     writer = _writer(config, folder, previous, embedder.dimension, rebuild)  # refuses a foreign collection before embedding
     new_chunks = [c for d in new_docs for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
     log.debug("embedding %d passages", len(new_chunks))
