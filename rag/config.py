@@ -90,6 +90,9 @@ class Config:
     min_confidence: float = 0.13
     # Re-index changed documents before answering (embeds only what changed).
     auto_update: bool = True
+    # `rag serve` looks for added, changed and removed corpus files this often (seconds; 0: never)
+    # and updates the index in the background; a question that meets a changed file looks at once.
+    watch_seconds: float = 5.0
     # Documents added from the web chat are saved here and indexed with the corpus (their ids start
     # with "uploads/"). "" means a folder beside the index: <index_dir>-uploads.
     uploads_dir: str = ""
@@ -133,6 +136,8 @@ class Config:
         for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "rerank_depth", "max_upload_bytes", "max_document_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 <= self.watch_seconds <= 86_400:
+            raise ConfigError(f"watch_seconds must be from 0 (off) to 86400, not {self.watch_seconds}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be in [0, 1], not {self.min_confidence}")
         if not 0 < self.reader_stride < self.reader_max_length:

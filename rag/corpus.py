@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rag.errors import CorpusError
@@ -104,42 +104,62 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _document_paths(folder: Path) -> list[Path]:
+def _document_paths(folder: Path, warn: bool = True) -> list[Path]:
+    """The document files under ``folder``, sorted; each one skipped is named in a warning (unless
+    not ``warn``: a scan that only looks for changes says nothing)."""
+    def skip(message: str, *args: object) -> bool:
+        if warn:
+            log.warning(message, *args)
+        return False
+
     named = [p for p in folder.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES]
     for p in named:
         if p.is_symlink() and not p.exists():
-            log.warning("skipping %s: cannot follow it (a link to %s, which does not exist)",
-                        printable(p.relative_to(folder).as_posix()), os.readlink(p))
-    paths = (p for p in named if p.is_file() and _utf8_name(p, folder))
+            skip("skipping %s: cannot follow it (a link to %s, which does not exist)",
+                 printable(p.relative_to(folder).as_posix()), os.readlink(p))
+    paths = (p for p in named if p.is_file() and _utf8_name(p, folder, skip))
     # Hidden files and folders (.git, editor swap files) are not documents.
     visible = [p for p in paths if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    return sorted((p for p in visible if _inside(p, folder)), key=lambda p: p.relative_to(folder).as_posix())
+    return sorted((p for p in visible if _inside(p, folder, skip)), key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _utf8_name(path: Path, folder: Path) -> bool:
+def scan_files(folder: Path, id_prefix: str = "") -> dict[str, tuple[int, int]]:
+    """Every document file's (size, mtime in ns) by id, without reading any, and quietly: what tells
+    whether the corpus changed ({} for a folder that does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    stats = {}
+    for path in _document_paths(folder, warn=False):
+        try:
+            stats[id_prefix + path.relative_to(folder).as_posix()] = _stat(path)
+        except OSError:
+            continue  # vanished meanwhile
+    return stats
+
+
+def _utf8_name(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
     """Whether the file's path is valid UTF-8: a document id is shown, cited and stored as text."""
     relative = path.relative_to(folder).as_posix()
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates (surrogateescape)
         shown = relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        log.warning("skipping %s: its name is not valid UTF-8; rename the file", shown)
-        return False
+        return skip("skipping %s: its name is not valid UTF-8; rename the file", shown)
     return True
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _inside(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
     """Whether the file, links followed, is inside the corpus folder: a link to a file elsewhere
     (``ln -s /etc/passwd notes.txt``) would put that file's text in the index and the answers."""
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as err:  # a broken link or a loop
-        log.warning("skipping %s: cannot follow it (%s)", printable(path.relative_to(folder).as_posix()), getattr(err, "strerror", None) or err)
-        return False
+        return skip("skipping %s: cannot follow it (%s)", printable(path.relative_to(folder).as_posix()),
+                    getattr(err, "strerror", None) or err)
     if real.is_relative_to(folder.resolve()):
         return True
-    log.warning("skipping %s: it links to %s, outside the corpus folder", printable(path.relative_to(folder).as_posix()), real)
-    return False
+    return skip("skipping %s: it links to %s, outside the corpus folder", printable(path.relative_to(folder).as_posix()), real)
 
 
 def check_folders_apart(corpus: Path, **others: Path) -> None:

@@ -1,4 +1,8 @@
-"""The Pipeline: corpus -> chunks -> index -> retriever -> reader -> answer, with models loaded once."""
+"""The Pipeline: corpus -> chunks -> index -> retriever -> reader -> answer, with models loaded once.
+
+Longer than most because it is the one facade every door goes through (the CLI, the web chat,
+Python): loading the index, keeping answers to files as they are now, answering, uploads.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,7 +18,7 @@ from typing import Any
 from rag.answer import decide
 from rag.calibration import Scorer, scorer_for
 from rag.config import RETRIEVAL_MODES, Config, load_config
-from rag.corpus import UPLOADS_PREFIX, load_documents, read_document, read_within_limits
+from rag.corpus import UPLOADS_PREFIX, load_documents, read_document, read_within_limits, scan_files
 from rag.embedder import Embedder, make_embedder
 from rag.errors import (
     ConfigError,
@@ -65,6 +70,13 @@ class Pipeline:
         self._scorer = scorer
         self._store: PassageStore | None = None
         self._lock = threading.Lock()
+        # Each indexed file's (size, mtime) as the current build read it: a hit from a file that
+        # differs now is never quoted (its offsets index the old text).
+        self._indexed_stats: dict[str, tuple[int, int] | None] = {}
+        self._scanned: dict[str, tuple[int, int]] = {}  # every file's, read or skipped, at that update
+        # Called with the ids of changed files a question met, instead of updating the index
+        # before answering (the web chat's watcher updates it in the background; rag/watch.py).
+        self.on_stale: Callable[[set[str]], None] | None = None
 
     @classmethod
     def from_folder(cls, folder: str | Path, config: Config | None = None, **settings: Any) -> Pipeline:
@@ -97,8 +109,10 @@ class Pipeline:
         """
         with self._lock:
             scanned_at = time.time_ns()
+            scanned = self._scan()  # before reading: a file changed while it is read shows next time
             documents = self._documents(trust_file_states=not (rebuild or rehash))
             self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild, read=self._read)
+            self._indexed_stats, self._scanned = {d.doc_id: d.stat for d in documents}, scanned
             record_file_states(self.config, documents, scanned_at)
             return report
 
@@ -139,7 +153,46 @@ class Pipeline:
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The top-k passages for a question, best first (retrieval only, no reader)."""
-        return self._search(self._loaded_store(), check_question(question), k, mode)
+        return self._fresh_search(check_question(question), k, mode)[1]
+
+    def _fresh_search(self, question: str, k: int | None, mode: str | None) -> tuple[PassageStore, list[Hit]]:
+        """Hits from one build, none from a file that changed since that build read it.
+
+        A changed file met here is indexed first (only it is read again), unless ``on_stale`` takes
+        it or another process is updating the index: then its passages are left out of this answer.
+        """
+        store = self._loaded_store()
+        hits = self._search(store, question, k, mode)
+        stale = self.changed_files({h.chunk.doc_id for h in hits})
+        if stale and self.on_stale is None and self.config.auto_update:
+            try:
+                self.index()
+                store = self._loaded_store()
+                hits = self._search(store, question, k, mode)
+                stale = self.changed_files({h.chunk.doc_id for h in hits})
+            except IndexBusyError:
+                pass
+        if stale and self.on_stale is not None:
+            self.on_stale(stale)
+        return store, [h for h in hits if h.chunk.doc_id not in stale]
+
+    def changed_files(self, doc_ids: set[str] | None = None) -> set[str]:
+        """Which of ``doc_ids`` (all indexed ones, and new files, when None) differ in size or mtime
+        from when the current build read them, or are gone; only stats files."""
+        if not self._indexed_stats:
+            return set()  # loaded from another process's build: nothing to compare with
+        if doc_ids is None:
+            now, then = self._scan(), self._scanned
+            return {d for d in now.keys() | then.keys() if now.get(d) != then.get(d)}
+        changed = set()
+        for doc_id in doc_ids:
+            try:
+                st = self._path(doc_id).stat()
+                if (st.st_size, st.st_mtime_ns) != self._indexed_stats.get(doc_id):
+                    changed.add(doc_id)
+            except OSError:
+                changed.add(doc_id)
+        return changed
 
     def _search(self, store: PassageStore, question: str, k: int | None, mode: str | None) -> list[Hit]:
         mode = mode or self.config.retrieval
@@ -166,8 +219,7 @@ class Pipeline:
         started = time.perf_counter()
         # One build answers the whole question: an upload indexed meanwhile (the web chat indexes
         # uploads beside questions) publishes a new store, which the next question uses.
-        store = self._loaded_store()
-        hits = self._search(store, question, k, retrieval)
+        store, hits = self._fresh_search(question, k, retrieval)
         retrieved = time.perf_counter()
         spans = self.reader.read(question, [h.chunk for h in hits])
         read = time.perf_counter()
@@ -228,9 +280,14 @@ class Pipeline:
 
     def _read(self, document: Document) -> Document:
         """Read a document known only by its file's state, when its text is needed after all."""
-        name = document.doc_id.removeprefix(UPLOADS_PREFIX)
-        folder = self.config.corpus_dir if name == document.doc_id else self.config.uploads_folder
-        return read_within_limits(folder / name, document.doc_id, self.config.max_document_bytes)
+        return read_within_limits(self._path(document.doc_id), document.doc_id, self.config.max_document_bytes)
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        return {**scan_files(self.config.corpus_dir), **scan_files(self.config.uploads_folder, UPLOADS_PREFIX)}
+
+    def _path(self, doc_id: str) -> Path:
+        name = doc_id.removeprefix(UPLOADS_PREFIX)
+        return (self.config.corpus_dir if name == doc_id else self.config.uploads_folder) / name
 
     def _loaded_store(self) -> PassageStore:
         if self._store is None:
@@ -241,7 +298,10 @@ class Pipeline:
     def _load_unchanged(self) -> PassageStore:
         with self._lock:
             store = load_index(self.config, self.embedder.name)
-            documents = {d.doc_id: d.content_hash for d in self._documents()}
+            scanned = self._scan()
+            loaded = self._documents()
+            documents = {d.doc_id: d.content_hash for d in loaded}
+            self._indexed_stats, self._scanned = {d.doc_id: d.stat for d in loaded}, scanned
             if store is None or store.manifest.documents != documents:
                 raise StaleIndexError(
                     f"the index in {self.config.index_dir} is missing or out of date with {self.config.corpus_dir}; "

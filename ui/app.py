@@ -8,6 +8,7 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.watch import CorpusWatcher
 
 from . import assets, handlers, layout, render
 from .sources import Source
@@ -23,16 +24,17 @@ _OPEN_DOCUMENT = "Open the whole document"
 _OPEN_DOCUMENT_DISABLED = "Open the whole document (ask a question first)"
 
 
-def build_app(pipeline: Pipeline) -> gr.Blocks:
-    """The chat app over one pipeline; launch it with ``launch_options(pipeline)``."""
+def build_app(pipeline: Pipeline, watcher: CorpusWatcher | None = None) -> gr.Blocks:
+    """The chat app over one pipeline; launch it with ``launch_options(pipeline)``. With a
+    ``watcher``, each update of the index it makes is announced once, with the next answer."""
     config = pipeline.config
     with gr.Blocks(title="rag — cited answers from your documents", analytics_enabled=False) as app:
         page = layout.build_page(config, _OPEN_DOCUMENT_DISABLED)
-        _wire(app, page, pipeline)
+        _wire(app, page, pipeline, watcher)
     return app
 
 
-def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline) -> None:
+def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: CorpusWatcher | None = None) -> None:
     """Connect the page's events to the handlers (ui/handlers.py) and expose the /ask API."""
     config = pipeline.config
     p = page
@@ -53,6 +55,9 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline) -> None:
             return tuple(gr.skip() for _ in ask_outputs)
         number = len(answers) + 1
         turn = handlers.respond(pipeline, text, history, int(k), mode, float(min_conf), past, number)
+        notice = watcher.take_notice() if watcher else None
+        if notice:
+            gr.Info(notice)
         labels = turn.source_labels
         return (turn.history, turn.passage_rows, [*answers, turn.sources], number,
                 _picker(labels, number, labels[0] if labels else None), turn.evidence,

@@ -105,6 +105,11 @@ def document_with_span(pipeline: Pipeline, source: Source | None) -> list[tuple[
         document = pipeline.document(source.doc_id)
     except RagError as err:
         raise gr.Error(str(err)) from None
+    passage = source.passage
+    if document.text[passage.start:passage.end] != passage.text:  # edited since this answer was given
+        gr.Warning(f"{source.name} changed since this answer: shown as it is now, without the old span; "
+                   "ask again for an answer from it as it is.")
+        return [(document.text, None)]
     return render.highlighted_document(document, source)
 
 

@@ -48,7 +48,12 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None, open
         launch_options,
     )
 
-    app = build_app(pipeline)
+    watcher = None
+    if config.auto_update and config.watch_seconds > 0:  # a replica (auto_update = false) never writes
+        from rag.watch import CorpusWatcher
+
+        watcher = CorpusWatcher(pipeline, config.watch_seconds).start()
+    app = build_app(pipeline, watcher)
     app.queue(default_concurrency_limit=1)
     log.info("serving the chat on http://%s:%d (Ctrl+C stops it)", host, chosen)
     app.launch(server_name=host, server_port=chosen, inbrowser=open_browser, quiet=True, auth=auth, **launch_options(pipeline))
