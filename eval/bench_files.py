@@ -1,0 +1,240 @@
+"""rag on a folder of many documents: what a first index, a question and a one-file change cost at 1k,
+3k and 10k files, written into docs/.
+
+    python -m rag.eval.bench_files --squad ../shared/data/squad/train-v1.1.json \\
+        [--sizes 1000,3000,10000] [--work /tmp/rag-files] --out docs/scale-files.md
+
+The corpora are eval/file_corpus.py's (mixed .txt/.md/.html/.pdf/.docx, 1 KB-1 MB; the smaller are
+the first files of the larger, hard-linked). Every figure is a real `rag` process: the first
+`rag index` (time, passages/s, peak RSS, size on disk), `rag ask` cold with nothing changed (beside
+`rag ask` on seeds/, in the same run), warm `Pipeline.ask` p50 (beside seeds/), and one file
+changed: a new `rag ask` about the change, and the time from the change until a running `rag serve`
+answers from it. FAISS store only (the Milvus rows are not measured yet). Run it by hand on an idle
+machine; the 10k-file index takes ~20 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .file_corpus import make_corpus
+from .measure import cpu_name
+
+_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+_FACT = "The harbour master of Ulsan in 2031 was Kim Da-eun, the ministry said."
+_FACT_QUESTION = "Who was the harbour master of Ulsan in 2031?"
+_SERVE_FACT = "The lighthouse of Geomundo was repainted by Captain Ryu Han-sol in 2032."
+_SERVE_QUESTION = "Who repainted the lighthouse of Geomundo?"
+_WARM = """
+import json, sys, time
+from pathlib import Path
+from rag import load_config, Pipeline
+corpus, index, questions = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+qa = Pipeline(load_config(corpus_dir=Path(corpus), index_dir=Path(index)))
+qa.warm_up()
+for q in questions[:3]:
+    qa.ask(q)
+seconds = []
+for q in questions:
+    started = time.perf_counter(); qa.ask(q); seconds.append(time.perf_counter() - started)
+print(json.dumps(seconds))
+"""
+
+
+def run(args: list[str], **kwargs: Any) -> tuple[float, int, str]:
+    """Run a command to its end: (seconds, peak RSS in KiB of that process, stdout)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"}, **kwargs)
+    out = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:4])} … exited {process.returncode}")
+    return time.perf_counter() - started, usage.ru_maxrss, out
+
+
+def rag(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rag", *args]
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write through a new file, so a hard-linked copy in a larger corpus is not changed."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def corpus_of(files: Path, work: Path, size: int) -> Path:
+    corpus = work / f"corpus-{size}"
+    if not corpus.exists():
+        for path in sorted(files.rglob("*")):
+            if path.is_file() and int(path.stem.removeprefix("doc")) < size:
+                target = corpus / path.relative_to(files)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target)
+    return corpus
+
+
+def serve_update_seconds(corpus: Path, index: Path, changed: Path) -> tuple[float, bool]:
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(rag("serve", "--corpus", str(corpus), "--index", str(index), "--port", str(port),
+                                  "--no-browser", "-q"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("rag serve did not start") from None
+                time.sleep(0.5)
+        client = Client(url, verbose=False)
+        client.predict(_SERVE_QUESTION, api_name="/ask")
+        replace_text(changed, changed.read_text(encoding="utf-8") + "\n\n" + _SERVE_FACT + "\n")
+        started = time.perf_counter()
+        while time.perf_counter() - started < 120:
+            answer = client.predict(_SERVE_QUESTION, api_name="/ask")["answer"] or ""
+            if "Ryu Han-sol" in answer:
+                return time.perf_counter() - started, True
+            time.sleep(0.2)
+        return time.perf_counter() - started, False
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def measure(size: int, files: Path, work: Path, questions: list[dict], seeds_index: Path,
+            seeds_questions: list[str]) -> dict[str, Any]:
+    corpus = corpus_of(files, work, size)
+    index = work / f"index-{size}"
+    seconds, rss, out = run(rag("index", "--json", "-q", "--corpus", str(corpus), "--index", str(index)))
+    passages = json.loads(out)["passages_embedded"]
+    mine = [q["question"] for q in questions if int(Path(q["doc_id"]).stem.removeprefix("doc")) < size][:20]
+    cold, cold_seeds = [], []
+    for _ in range(3):
+        cold.append(run(rag("ask", "-q", mine[0], "--corpus", str(corpus), "--index", str(index)))[0])
+        cold_seeds.append(run(rag("ask", "-q", seeds_questions[0], "--corpus", str(_SEEDS), "--index", str(seeds_index)))[0])
+    warm = json.loads(run([sys.executable, "-c", _WARM, str(corpus), str(index), json.dumps(mine)])[2])
+    warm_seeds = json.loads(run([sys.executable, "-c", _WARM, str(_SEEDS), str(seeds_index), json.dumps(seeds_questions)])[2])
+    txt = sorted(corpus.rglob("*.txt"))
+    replace_text(txt[0], txt[0].read_text(encoding="utf-8") + "\n\n" + _FACT + "\n")
+    changed_seconds, _, changed_out = run(rag("ask", "-q", "--json", _FACT_QUESTION, "--corpus", str(corpus),
+                                              "--index", str(index)))
+    serve_seconds, serve_ok = serve_update_seconds(corpus, index, txt[1])
+    return {
+        "files": size, "corpus_mb": folder_bytes(corpus) / 1e6, "passages": passages,
+        "index_seconds": seconds, "passages_per_second": passages / seconds, "index_peak_rss_mb": rss / 1024,
+        "index_mb": folder_bytes(index) / 1e6,
+        "cold_ask_seconds": statistics.median(cold), "cold_ask_seeds_seconds": statistics.median(cold_seeds),
+        "warm_p50_ms": 1000 * statistics.median(warm), "warm_p50_seeds_ms": 1000 * statistics.median(warm_seeds),
+        "changed_ask_seconds": changed_seconds,
+        "changed_answered": "Kim Da-eun" in (json.loads(changed_out).get("answer") or ""),
+        "serve_change_seconds": serve_seconds, "serve_answered": serve_ok,
+    }
+
+
+def report(rows: list[dict[str, Any]], command: str, minutes: float) -> str:
+    lines = [
+        f"<!-- written by: {command} -->", "",
+        "# rag on a folder of many documents", "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({minutes:.0f} minutes), FAISS store. Corpora from "
+        "eval/file_corpus.py (SQuAD train paragraphs as .txt/.md/.html/.pdf/.docx, 1 KB-1 MB). Cold: a new "
+        "`rag ask` process, nothing changed (median of 3), beside the same on seeds/ in the same run. Warm: "
+        "`Pipeline.ask` p50 over 20 questions, beside seeds/. Changed: one .txt file edited, then a new "
+        "`rag ask` about the edit (its whole run); serve: from the edit until a running `rag serve` answers from it.",
+        "",
+        "| files | corpus MB | passages | first index s | passages/s | index peak RSS MB | index MB on disk "
+        "| cold ask s (seeds) | warm p50 ms (seeds) | changed: ask s | changed: serve s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['files']:,} | {r['corpus_mb']:.1f} | {r['passages']:,} | {r['index_seconds']:.0f} | "
+            f"{r['passages_per_second']:.0f} | {r['index_peak_rss_mb']:.0f} | {r['index_mb']:.0f} | "
+            f"{r['cold_ask_seconds']:.2f} ({r['cold_ask_seeds_seconds']:.2f}) | {r['warm_p50_ms']:.0f} "
+            f"({r['warm_p50_seeds_ms']:.0f}) | {r['changed_ask_seconds']:.2f}{'' if r['changed_answered'] else ' (not answered)'} | "
+            f"{r['serve_change_seconds']:.1f}{'' if r['serve_answered'] else ' (not answered)'} |"
+        )
+    lines += ["", "![How each figure grows with the number of files](scale-files.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = [r["files"] for r in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for key, label in (("index_seconds", "first index (s)"), ("index_peak_rss_mb", "index peak RSS (MB)"),
+                       ("index_mb", "index on disk (MB)")):
+        axes[0].plot(files, [r[key] for r in rows], marker="o", label=label)
+    for key, label in (("cold_ask_seconds", "cold rag ask (s)"), ("changed_ask_seconds", "ask after a change (s)"),
+                       ("serve_change_seconds", "serve: change to answer (s)")):
+        axes[1].plot(files, [r[key] for r in rows], marker="o", label=label)
+    axes[2].plot(files, [r["warm_p50_ms"] for r in rows], marker="o", label="warm p50 (ms)")
+    axes[2].plot(files, [r["warm_p50_seeds_ms"] for r in rows], marker="x", linestyle="--", label="seeds warm p50 (ms)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("files")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_files", description=__doc__.split("\n")[0])
+    parser.add_argument("--squad", type=Path, required=True, help="SQuAD train-v1.1.json")
+    parser.add_argument("--sizes", default="1000,3000,10000")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/rag-files"))
+    parser.add_argument("--out", type=Path, default=Path("docs/scale-files.md"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    files = args.work / "files"
+    questions = make_corpus(args.squad, sizes[-1], files)
+    seeds_index = args.work / "index-seeds"
+    run(rag("index", "-q", "--corpus", str(_SEEDS), "--index", str(seeds_index)))
+    gold = [json.loads(line) for line in (Path(__file__).parent / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    seeds_questions = [g["question"] for g in gold][:20]
+    rows = []
+    for size in sizes:
+        rows.append(measure(size, files, args.work, questions, seeds_index, seeds_questions))
+        print(json.dumps(rows[-1]), flush=True)
+    command = "python -m rag.eval.bench_files --squad " + str(args.squad) + (
+        f" --sizes {args.sizes}" if args.sizes != "1000,3000,10000" else "") + f" --out {args.out}"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(rows, command, (time.perf_counter() - started) / 60), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    plot(rows, args.out.with_name("scale-files.png"))
+    print(args.out.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
