@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # Below this many texts a progress bar is noise.
 _PROGRESS_BAR_MIN_TEXTS = 64
+# How many texts are tokenised at once (see OnnxEmbedder.embed).
+_TOKENIZE_WINDOW = 2048
 
 
 def _wants_progress(texts: int) -> bool:
@@ -125,24 +127,28 @@ class OnnxEmbedder:
         """Unit-length vectors, one row per text (inner product = cosine similarity)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # sentence-transformers strips each text before tokenising it.
-        encodings = self._tokenizer.encode_batch([text.strip() for text in texts])
         pad_id = pad_token_id(self._tokenizer)
         out: npt.NDArray[np.float32] | None = None
-        batches = length_batches([len(e.ids) for e in encodings], self._config.embed_batch_size)
         progress = _progress(len(texts)) if _wants_progress(len(texts)) else None
-        for batch in batches:
-            inputs = pad([encodings[i] for i in batch], pad_id)
-            hidden = self.model.hidden_states(inputs)
-            mask = inputs["attention_mask"][:, :, None].astype(np.float32)
-            # sentence-transformers' Pooling (mean) and Normalize: sum / max(count, 1e-9), then x / max(|x|, 1e-12).
-            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            if out is None:
-                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
-            out[batch] = pooled
-            if progress is not None:
-                progress.update(len(batch))
+        # Tokenised a window at a time: a text's encoding (ids, offsets, masks) takes ~12 KB, so a
+        # whole 10,000-file corpus tokenised at once held gigabytes. Within a window, texts of like
+        # length are batched together (less padding).
+        for first in range(0, len(texts), _TOKENIZE_WINDOW):
+            window = texts[first:first + _TOKENIZE_WINDOW]
+            # sentence-transformers strips each text before tokenising it.
+            encodings = self._tokenizer.encode_batch([text.strip() for text in window])
+            for batch in length_batches([len(e.ids) for e in encodings], self._config.embed_batch_size):
+                inputs = pad([encodings[i] for i in batch], pad_id)
+                hidden = self.model.hidden_states(inputs)
+                mask = inputs["attention_mask"][:, :, None].astype(np.float32)
+                # sentence-transformers' Pooling (mean) and Normalize: sum / max(count, 1e-9), then x / max(|x|, 1e-12).
+                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                if out is None:
+                    out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+                out[first + np.asarray(batch)] = pooled
+                if progress is not None:
+                    progress.update(len(batch))
         if progress is not None:
             progress.close()
         assert out is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ _TOKEN = re.compile(r"\w+")
 _HNSW_M = 32
 _HNSW_EF_CONSTRUCTION = 80
 _HNSW_EF_SEARCH = 128
+# Vectors are added to FAISS this many at a time, so no second full copy of them is made.
+_ADD_BLOCK = 8192
 
 
 class DenseIndex:
@@ -35,29 +38,37 @@ class DenseIndex:
         self._index = faiss_index
 
     @classmethod
-    def build(cls, vectors: npt.NDArray[np.float32], kind: str = "flat") -> DenseIndex:
-        """An index of ``vectors`` (row i is passage i) of the given kind, "flat" or "hnsw"."""
+    def build(cls, vectors: npt.NDArray[np.float32] | Sequence[npt.NDArray[np.float32]], kind: str = "flat",
+              dimension: int | None = None) -> DenseIndex:
+        """An index of ``vectors`` (row i is passage i) of the given kind, "flat" or "hnsw".
+
+        ``vectors`` may be a sequence of rows (with ``dimension``): they are added a block at a time,
+        so the index is the only full copy of them.
+        """
         import faiss
 
         if kind not in DENSE_INDEXES:
             raise ValueError(f"dense index kind must be one of {', '.join(DENSE_INDEXES)}, not {kind!r}")
+        dimension = dimension or int(np.shape(vectors)[1])
         if kind == "hnsw":
-            index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexHNSWFlat(dimension, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
         else:
-            index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            index = faiss.IndexFlatIP(dimension)
+        for first in range(0, len(vectors), _ADD_BLOCK):
+            block = np.asarray(vectors[first:first + _ADD_BLOCK], dtype=np.float32).reshape(-1, dimension)
+            index.add(np.ascontiguousarray(block))
         return cls._ready(index)
 
     @classmethod
     def load(cls, path: Path) -> DenseIndex:
         import faiss
 
-        # Read and written through Python's file layer, not faiss.read_index/write_index: FAISS takes
-        # the path as UTF-8 (a folder whose name is not, e.g. Latin-1 bytes, raised TypeError) and
-        # reports a full disk as a bare RuntimeError; Python raises OSError with its errno.
-        data = np.fromfile(path, dtype=np.uint8)
-        return cls._ready(faiss.deserialize_index(data))
+        # Read and written through Python's file layer, streamed (no second copy of the index in
+        # memory), not by file name: FAISS takes the name as UTF-8 (a folder whose name is not, e.g.
+        # Latin-1 bytes, raised TypeError) and reports a full disk as a bare RuntimeError.
+        with open(path, "rb") as f:
+            return cls._ready(faiss.read_index(faiss.PyCallbackIOReader(f.read)))
 
     @classmethod
     def _ready(cls, index: object) -> DenseIndex:
@@ -72,8 +83,22 @@ class DenseIndex:
     def save(self, path: Path) -> None:
         import faiss
 
+        failed: list[OSError] = []
+
+        def write(data: bytes) -> int:
+            try:
+                return f.write(data)
+            except OSError as err:  # FAISS turns it into a RuntimeError; the OSError says why
+                failed.append(err)
+                raise
+
         with open(path, "wb") as f:  # see load(); the build folder is published only when complete
-            f.write(faiss.serialize_index(self._index).tobytes())
+            try:
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(write))
+            except RuntimeError:
+                if failed:
+                    raise failed[0] from None
+                raise
 
     @property
     def size(self) -> int:

@@ -124,10 +124,9 @@ class FaissWriter:
     def commit(self, manifest: Manifest, build: Path) -> FaissStore:
         # Rows follow the corpus's document order, whatever order the changes came in.
         pairs = [pair for doc_id in manifest.documents for pair in self._passages.get(doc_id, [])]
-        vectors = np.asarray([v for _, v in pairs], dtype=np.float32).reshape(-1, manifest.embed_dim)
         chunks = tuple(c for c, _ in pairs)
         manifest = dataclasses.replace(manifest, passages=len(chunks))
-        store = FaissStore(manifest, chunks, DenseIndex.build(vectors, kind=manifest.dense_index),
-                           Bm25Index.build([c.text for c in chunks]))
+        dense = DenseIndex.build([v for _, v in pairs], kind=manifest.dense_index, dimension=manifest.embed_dim)
+        store = FaissStore(manifest, chunks, dense, Bm25Index.build([c.text for c in chunks]))
         store.save(build)
         return store
