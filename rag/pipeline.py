@@ -109,8 +109,8 @@ class Pipeline:
         """
         with self._lock:
             scanned_at = time.time_ns()
-            scanned = self._scan()  # before reading: a file changed while it is read shows next time
-            documents = self._documents(trust_file_states=not (rebuild or rehash))
+            scanned: dict[str, tuple[int, int]] = {}  # each file's state before it is read
+            documents = self._documents(trust_file_states=not (rebuild or rehash), seen=scanned)
             self._store, report = sync_index(self.config, documents, self.embedder, rebuild=rebuild, read=self._read)
             self._indexed_stats, self._scanned = {d.doc_id: d.stat for d in documents}, scanned
             record_file_states(self.config, documents, scanned_at)
@@ -274,9 +274,10 @@ class Pipeline:
         log.info("removed %s", removed)
         return self.index()
 
-    def _documents(self, trust_file_states: bool = True) -> list[Document]:
+    def _documents(self, trust_file_states: bool = True, seen: dict[str, tuple[int, int]] | None = None) -> list[Document]:
         return load_documents(self.config.corpus_dir, self.config.index_dir, self.config.uploads_folder,
-                              self.config.max_document_bytes, known_documents(self.config) if trust_file_states else None)
+                              self.config.max_document_bytes, known_documents(self.config) if trust_file_states else None,
+                              seen)
 
     def _read(self, document: Document) -> Document:
         """Read a document known only by its file's state, when its text is needed after all."""
@@ -298,8 +299,8 @@ class Pipeline:
     def _load_unchanged(self) -> PassageStore:
         with self._lock:
             store = load_index(self.config, self.embedder.name)
-            scanned = self._scan()
-            loaded = self._documents()
+            scanned: dict[str, tuple[int, int]] = {}
+            loaded = self._documents(seen=scanned)
             documents = {d.doc_id: d.content_hash for d in loaded}
             self._indexed_stats, self._scanned = {d.doc_id: d.stat for d in loaded}, scanned
             if store is None or store.manifest.documents != documents:

@@ -92,7 +92,7 @@ def test_serve_without_auto_update_writes_nothing(built, tmp_path: Path, capsys,
         def launch(self, **_: object) -> None:
             pass
 
-    def build_app(pipeline: Pipeline) -> NotServed:
+    def build_app(pipeline: Pipeline, watcher: object = None) -> NotServed:
         launched.append(pipeline)
         return NotServed()
 
