@@ -23,12 +23,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from .file_corpus import make_corpus
-from .measure import cpu_name
+from .measure import cpu_name, wait_for_server
 
 _SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 _FACT = "The harbour master of Ulsan in 2031 was Kim Da-eun, the ministry said."
@@ -101,15 +100,7 @@ def serve_update_seconds(corpus: Path, index: Path, changed: Path) -> tuple[floa
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("rag serve did not start") from None
-                time.sleep(0.5)
+        wait_for_server(url, server, 600)
         client = Client(url, verbose=False)
         client.predict(_SERVE_QUESTION, api_name="/ask")
         replace_text(changed, changed.read_text(encoding="utf-8") + "\n\n" + _SERVE_FACT + "\n")

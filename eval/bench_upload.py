@@ -20,10 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from .measure import cpu_name
+from .measure import cpu_name, wait_for_server
 
 QUESTION = "Where did Ahn Gyu-back and Gen Nakatani meet?"
 _SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -66,15 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         try:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=2).read()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("rag serve did not start") from None
-                    time.sleep(0.5)
+            wait_for_server(url, server, 300)
             client = Client(url, verbose=False)
 
             def ask() -> float:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+
 import platform
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -44,3 +46,16 @@ def cpu_name() -> str:
     vnni = "with VNNI" if {"avx512_vnni", "avx_vnni"} & set(flags) else "no VNNI"
     return (f"{fields.get('Model name', 'unknown CPU')} (family {fields.get('CPU family', '?')} model "
             f"{fields.get('Model', '?')}, {fields.get('CPU(s)', '?')} cores, {vnni})")
+
+
+def wait_for_server(url: str, server: subprocess.Popen, seconds: float) -> None:
+    """Wait until ``url`` answers, or stop the benchmark if the server exits or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("rag serve did not start") from None
+            time.sleep(0.5)
