@@ -12,8 +12,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from rag import Config, Pipeline
 from rag.watch import CorpusWatcher
 
