@@ -5,8 +5,9 @@ Layout of an index folder::
     .rag-index          marker: this folder belongs to rag (written before anything else)
     .lock               the OS file lock a writer holds (with its pid, for the message to others)
     CURRENT             the name of the complete build to load, replaced last with os.replace
-    build-<stamp>/      manifest.json (written last), and the store's files (FAISS: passages.jsonl,
-                        dense.faiss, bm25/; Milvus: none, the passages are in the collection)
+    build-<stamp>/      manifest.json (written last), and the store's files (FAISS: segments.json;
+                        Milvus: none, the passages are in the collection)
+    segments/seg-<hex>/ FAISS: passages, vectors and terms, each written once and shared by builds
     milvus.db           the Milvus Lite file, when store = "milvus" and store_uri is ""
     PENDING             Milvus only: the documents an unfinished update was changing
 
@@ -31,6 +32,7 @@ from typing import TypeVar
 from rag.atomic import write_atomic
 from rag.errors import CorruptIndexError, IndexBusyError, NotAnIndexError
 from rag.store.base import FORMAT_VERSION, Manifest
+from rag.store.segment import SEGMENTS, is_own_segment
 
 T = TypeVar("T")
 
@@ -51,7 +53,7 @@ BUILD_PREFIX = "build-"
 # folder is its own build. rag removes no other folder, whatever its name.
 BUILD_MARKER = ".rag-build"
 _BUILD_NAME = re.compile(r"build-\d{8}T\d{6}-[0-9a-f]{8}")
-_BUILD_PARTS = {"passages.jsonl", "dense.faiss", "bm25"}  # what rag/store/faiss_store.py writes
+_BUILD_PARTS = {"segments.json", "passages.jsonl", "dense.faiss", "bm25"}  # what FAISS builds hold, and held
 
 
 class IndexFolder:
@@ -204,6 +206,14 @@ class IndexFolder:
         (self.path / PENDING).unlink(missing_ok=True)
         for old in self.path.glob(f"{BUILD_PREFIX}*"):
             if old.name != build.name and self.is_own_build(old):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def remove_segments_except(self, keep: set[str]) -> None:
+        """Remove rag's segments that the current build does not name (merged away, or left by an
+        interrupted update). A process still answering from an older build keeps reading its
+        segments' open files."""
+        for old in (self.path / SEGMENTS).glob("seg-*"):
+            if old.name not in keep and is_own_segment(old):
                 shutil.rmtree(old, ignore_errors=True)
 
     def file_states(self) -> dict[str, tuple[int, int, str]]:

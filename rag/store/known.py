@@ -14,7 +14,7 @@ from pathlib import Path
 from rag.config import Config
 from rag.errors import IndexFolderError
 from rag.store.folder import IndexFolder
-from rag.store.sync import read_manifest
+from rag.store.settings import read_manifest
 from rag.types import Document
 
 # A file whose mtime is this close to the moment the corpus was scanned may change again within the

@@ -30,7 +30,7 @@ from rag.errors import (
     RagError,
     first_line,
 )
-from rag.index import tokenize
+from rag.lexical import tokenize
 from rag.store.base import Manifest, PassageStore, Scored, Vector
 from rag.store.milvus_client import (
     MAX_TEXT_BYTES,

@@ -9,7 +9,8 @@ from typing import Any
 from rag.config import Config
 from rag.model_paths import embedder_location
 from rag.store.folder import IndexFolder
-from rag.store.sync import check_compatible, open_build, read_manifest
+from rag.store.settings import check_compatible, read_manifest
+from rag.store.sync import open_build
 from rag.types import Document
 
 

@@ -8,10 +8,9 @@ Dependencies point down: this module uses the folder (rag/store/folder.py) and t
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,21 +21,19 @@ import numpy as np
 from rag.chunker import chunk
 from rag.config import Config
 from rag.embedder import Embedder
-from rag.errors import CorruptIndexError, IndexFolderError, StaleIndexError, first_line
+from rag.errors import IndexFolderError, StaleIndexError
 from rag.store.base import FORMAT_VERSION, Manifest, PassageStore, StoreWriter
 from rag.store.faiss_store import FaissStore, FaissWriter, open_faiss
-from rag.store.folder import MANIFEST, IndexFolder
-from rag.store.settings import (
-    rebuild_command,
-    rebuild_hint,
-    store_description,
-    store_flags,
-    store_settings,
-)
+from rag.store.folder import IndexFolder
+from rag.store.segment import SEGMENTS
+from rag.store.settings import check_compatible, read_manifest, rebuild_command, rebuild_hint, store_settings
 from rag.types import Document
 
 log = logging.getLogger(__name__)
 
+# Documents are embedded and handed to the store this many characters of text at a time (~8,000
+# passages of the default 400 characters, overlap included: a few minutes of embedding, ~12 MB of vectors).
+_EMBED_BATCH_CHARS = 2_500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,39 +128,6 @@ def open_build(build: Path, manifest: Manifest, config: Config, updating: bool =
     return open_faiss(build, manifest, rebuild_hint(config))
 
 
-def read_manifest(build: Path, config: Config) -> Manifest:
-    try:
-        raw = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("the manifest is not a JSON object")
-        if raw.get("format_version") != FORMAT_VERSION:
-            raise StaleIndexError(
-                f"the index in {build.parent} has format version {raw.get('format_version')!r}; "
-                f"this rag reads version {FORMAT_VERSION}; {rebuild_hint(config)}"
-            )
-        return Manifest.from_json(raw)
-    except (OSError, ValueError, TypeError) as err:
-        raise CorruptIndexError(f"the index in {build.parent} is damaged ({first_line(err)}); {rebuild_hint(config)}") from err
-
-
-def check_compatible(manifest: Manifest, config: Config, embed_model: str) -> None:
-    built_store, wanted_store = store_description(manifest.store), store_description(store_settings(config))
-    if built_store != wanted_store:
-        raise StaleIndexError(
-            f"the index in {config.index_dir} keeps its passages in {built_store}, but the config asks for "
-            f"{wanted_store}; to use it, pass {store_flags(manifest.store)}; or {rebuild_hint(config)}"
-        )
-    built = (manifest.embed_model, manifest.chunk_chars, manifest.chunk_overlap, manifest.dense_index)
-    wanted = (embed_model, config.chunk_chars, config.chunk_overlap, config.dense_index)
-    if built != wanted:
-        raise StaleIndexError(
-            f"the index in {config.index_dir} was built with embedder {manifest.embed_model!r}, "
-            f"chunks of {manifest.chunk_chars}/{manifest.chunk_overlap} chars, a {manifest.dense_index} dense index, "
-            f"but the config asks for {embed_model!r}, {config.chunk_chars}/{config.chunk_overlap}, "
-            f"{config.dense_index}; {rebuild_hint(config)}"
-        )
-
-
 def document_info(documents: list[Document]) -> dict[str, dict[str, Any]]:
     return {d.doc_id: {"title": d.title, "date": d.date, "page_starts": list(d.page_starts)} for d in documents}
 
@@ -180,20 +144,24 @@ def _update(
         interrupted = set(old_hashes) | current
     unchanged = {d.doc_id for d in documents if old_hashes.get(d.doc_id) == d.content_hash and d.doc_id not in interrupted}
     new_docs = [d for d in documents if d.doc_id not in unchanged]
-    if any(d.unread for d in new_docs):
-        if read is None:
-            raise ValueError("an unread document must be embedded, and sync_index was given no way to read it")
-        new_docs = [read(d) if d.unread else d for d in new_docs]
+    if any(d.unread for d in new_docs) and read is None:
+        raise ValueError("an unread document must be embedded, and sync_index was given no way to read it")
     writer = _writer(config, folder, previous, embedder.dimension, rebuild)  # refuses a foreign collection before embedding
-    new_chunks = [c for d in new_docs for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
-    log.debug("embedding %d passages", len(new_chunks))
-    vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
     # Documents whose passages go: changed, deleted, or touched by an interrupted update.
     stale = (set(old_hashes) - unchanged) | (interrupted - unchanged)
     if config.store == "milvus":  # it changes in place: record what it is about to touch
         folder.mark_pending(stale | {d.doc_id for d in new_docs})
     writer.delete(sorted(stale))
-    writer.add(new_chunks, vectors)
+    embedded = 0
+    # A batch of documents at a time, read (if known only by their files' state), chunked, embedded
+    # and handed to the store, so memory holds one batch, not the corpus's passages.
+    for batch in _batches(new_docs, _EMBED_BATCH_CHARS):
+        batch = [_read(d, read) for d in batch]
+        new_chunks = [c for d in batch for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
+        log.debug("embedding %d passages", len(new_chunks))
+        vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
+        writer.add(new_chunks, vectors)
+        embedded += len(new_chunks)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         embed_model=embedder.name,
@@ -213,15 +181,18 @@ def _update(
     try:
         store = writer.commit(manifest, build)
         folder.publish(build, store.manifest)
+        folder.remove_segments_except({p.segment.name for p in store.parts} if isinstance(store, FaissStore) else set())
     except BaseException:
         folder.discard_unpublished(build)
+        if isinstance(previous, FaissStore):  # and the segments written for it
+            folder.remove_segments_except({p.segment.name for p in previous.parts})
         raise
     report = UpdateReport(
         added=tuple(d.doc_id for d in documents if d.doc_id not in old_hashes),
         changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in unchanged),
         deleted=tuple(sorted(set(old_hashes) - current)),
         unchanged=len(unchanged),
-        passages_embedded=len(new_chunks),
+        passages_embedded=embedded,
         seconds=time.perf_counter() - started,
     )
     log.debug("index: %d passages from %d documents in %.1fs", store.count(), len(documents), report.seconds)
@@ -235,4 +206,26 @@ def _writer(config: Config, folder: IndexFolder, previous: PassageStore | None, 
         return MilvusWriter(config, dimension, previous is None, rebuild, rebuild_command(config),
                             folder_wrote_it=folder.has_builds())
     assert previous is None or isinstance(previous, FaissStore)
-    return FaissWriter(previous)
+    return FaissWriter(previous, folder.path / SEGMENTS, config.dense_index)
+
+
+def _batches(documents: list[Document], chars: int) -> Iterator[list[Document]]:
+    """Consecutive runs of documents of about ``chars`` characters of text (their files' sizes when
+    not read yet)."""
+    batch: list[Document] = []
+    size = 0
+    for d in documents:
+        batch.append(d)
+        size += d.stat[0] if d.unread and d.stat else len(d.text)
+        if size >= chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _read(document: Document, read: Callable[[Document], Document] | None) -> Document:
+    if not document.unread:
+        return document
+    assert read is not None
+    return read(document)

@@ -103,7 +103,7 @@ def _paragraphs(examples: Sequence[SquadExample]) -> dict[tuple[int, int], str]:
 def retrieved_negatives(chosen: Sequence[SquadExample], examples: Sequence[SquadExample],
                         chunk_chars: int, chunk_overlap: int) -> list[Negative]:
     """The passages rag's chunker and BM25 rank highest for the question, among those without its answer."""
-    from rag.index import Bm25Index
+    from rag.lexical import Bm25Index
 
     if not chosen:
         return []
@@ -142,7 +142,7 @@ def sibling_negatives(chosen: Sequence[SquadExample], examples: Sequence[SquadEx
 
 def bm25_paragraph_negatives(chosen: Sequence[SquadExample], examples: Sequence[SquadExample]) -> list[Negative]:
     """The paragraph BM25 ranks highest for the question, among the top 5, that lacks its answer."""
-    from rag.index import Bm25Index
+    from rag.lexical import Bm25Index
 
     if not chosen:
         return []
