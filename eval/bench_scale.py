@@ -23,9 +23,12 @@ from rag.chunker import chunk
 from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder, make_embedder
-from rag.index import Bm25Index, DenseIndex
+from rag.index import DenseIndex
+from rag.lexical import Bm25Index
 from rag.retriever import IndexRetriever
 from rag.store import FORMAT_VERSION, FaissStore, Manifest
+from rag.store.faiss_store import Part
+from rag.store.segment import write_segment
 from rag.store.milvus_store import passage_id
 from rag.types import Chunk, Document
 
@@ -142,8 +145,11 @@ def measure_size(passages: list[Chunk], paragraphs: int, vectors: npt.NDArray[np
         hnsw_disk_mb = _megabytes(folder / "hnsw.faiss")
     manifest = Manifest(FORMAT_VERSION, embedder.name, vectors.shape[1], config.chunk_chars, config.chunk_overlap,
                         {}, len(passages), "", dense_index="flat")
-    retriever = IndexRetriever(FaissStore(manifest, tuple(passages), flat, bm25), embedder, config.retrieval, config.rrf_k)
-    query_s = [timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
+    with tempfile.TemporaryDirectory() as scratch:  # the store as rag keeps it: one segment
+        segment = write_segment(Path(scratch), passages, vectors, "flat")
+        store = FaissStore(manifest, [Part(segment, np.zeros(len(passages), dtype=bool))])
+        retriever = IndexRetriever(store, embedder, config.retrieval, config.rrf_k)
+        query_s = [timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
     query_vectors = embedder.embed(questions)
     flat_found = [timed(lambda: flat.search(v, 10)) for v in query_vectors]
     hnsw_found = [timed(lambda: hnsw.search(v, 10)) for v in query_vectors]

@@ -49,6 +49,14 @@ class HashEmbedder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def first_segment(build: Path) -> Path:
+    """The folder of a FAISS build's first segment (where its passages, vectors and terms are)."""
+    import json
+
+    listing = json.loads((build / "segments.json").read_text(encoding="utf-8"))
+    return build.parent / "segments" / listing[0]["segment"]
+
+
 def document(doc_id: str, text: str) -> Document:
     return Document(doc_id=doc_id, text=text, content_hash=content_hash(text))
 

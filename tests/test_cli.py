@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import cli
-from tests.helpers import CORE_QUESTIONS, SEEDS
+from tests.helpers import CORE_QUESTIONS, SEEDS, first_segment
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -101,7 +101,7 @@ def test_corrupt_index_says_how_to_fix_and_rebuild_fixes_it(tmp_path: Path, shar
     index = tmp_path / "idx"
     assert _run(["index", "--corpus", str(SEEDS), "--index", str(index)], capsys)[0] == 0
     build = index / (index / "CURRENT").read_text(encoding="utf-8").strip()
-    (build / "dense.faiss").write_bytes(b"not a faiss index")
+    (first_segment(build) / "dense.faiss").write_bytes(b"not a faiss index")
     code, _, err = _run(["ask", "Who?", "--corpus", str(SEEDS), "--index", str(index)], capsys)
     _assert_user_error(code, err, "damaged", "--rebuild")
     assert _run(["index", "--rebuild", "--corpus", str(SEEDS), "--index", str(index)], capsys)[0] == 0

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import milvus  # the test extra installs it (pyproject.toml): a real server, never skipped
+import numpy as np
 import pytest
 
 from rag import Config, Pipeline
@@ -66,7 +67,8 @@ def server_config(tmp_path: Path, uri: str, **changes: object) -> Config:
 
 def ranked(store, question: str, embedder: HashEmbedder, mode: str) -> list[tuple[float, str, int]]:
     hits = IndexRetriever(store, embedder, mode).retrieve(question, store.count())
-    return sorted((-round(h.score, 5), h.chunk.doc_id, h.chunk.start) for h in hits)
+    # to 3 places: the FAISS flat index keeps float16 vectors (cosines within ~2e-4), Milvus float32
+    return sorted((-round(h.score, 3), h.chunk.doc_id, h.chunk.start) for h in hits)
 
 
 def test_the_contract_holds_and_updates_embed_only_what_changed(tmp_path: Path, milvus_server: str) -> None:
@@ -114,7 +116,7 @@ def test_seeds_dense_search_is_the_same_as_faiss_with_the_real_embedder(
         faiss_hits = seeds_pipeline.search(question, 5, mode="dense")
         server_hits = server_pipeline.search(question, 5, mode="dense")
         assert [(h.chunk.doc_id, h.chunk.start) for h in server_hits] == [(h.chunk.doc_id, h.chunk.start) for h in faiss_hits]
-        assert [round(h.dense_score, 4) for h in server_hits] == [round(h.dense_score, 4) for h in faiss_hits]
+        np.testing.assert_allclose([h.dense_score for h in server_hits], [h.dense_score for h in faiss_hits], atol=5e-4)  # float16 in FAISS
     # The default retrieval uses BM25, which this server lacks: rag answers by dense search instead,
     # as the FAISS index does in dense mode.
     answer = server_pipeline.ask("Where did the two defense ministers meet?")

@@ -17,7 +17,7 @@ from rag import IndexBusyError, Pipeline, QuestionError, cli
 from rag.config import Config
 from rag.corpus import load_corpus
 from rag.store.folder import LOCK, IndexFolder
-from tests.helpers import SEEDS
+from tests.helpers import SEEDS, first_segment
 
 
 @pytest.mark.parametrize(
@@ -150,8 +150,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _break_faiss(build: Path) -> None:
-    data = (build / "dense.faiss").read_bytes()
-    (build / "dense.faiss").write_bytes(data[: len(data) // 2])
+    path = first_segment(build) / "dense.faiss"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def _edit_manifest(build: Path) -> None:
@@ -165,7 +165,7 @@ def _other_embedder(build: Path) -> None:
 
 
 def _missing_passages(build: Path) -> None:
-    (build / "passages.jsonl").unlink()
+    (first_segment(build) / "texts.bin").unlink()
 
 
 def _newer_format(build: Path) -> None:

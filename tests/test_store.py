@@ -30,7 +30,7 @@ from rag.retriever import IndexRetriever
 from rag.store import FaissStore, UpdateReport, load_index, sync_index
 from rag.store.folder import MANIFEST, MARKER, POINTER
 from rag.types import Chunk, Document
-from tests.helpers import DOCS, HashEmbedder, document, make_config, paragraph
+from tests.helpers import DOCS, HashEmbedder, document, first_segment, make_config, paragraph
 
 
 def builds(index_dir: Path) -> list[Path]:
@@ -325,14 +325,8 @@ def test_index_of_another_format_version_is_stale(built: tuple[Config, HashEmbed
     assert load_index(config, embedder.name) is not None
 
 
-def segment_of(build: Path) -> Path:
-    """The folder of the build's first segment."""
-    listing = json.loads((build / "segments.json").read_text(encoding="utf-8"))
-    return build.parent / "segments" / listing[0]["segment"]
-
-
 def truncate_dense(build: Path, index_dir: Path) -> None:
-    path = segment_of(build) / "dense.faiss"
+    path = first_segment(build) / "dense.faiss"
     path.write_bytes(path.read_bytes()[:100])
 
 
@@ -356,20 +350,20 @@ def manifest_with_wrong_passage_count(build: Path, index_dir: Path) -> None:
 
 
 def delete_passages(build: Path, index_dir: Path) -> None:
-    (segment_of(build) / "texts.bin").unlink()
+    (first_segment(build) / "texts.bin").unlink()
 
 
 def drop_last_passage(build: Path, index_dir: Path) -> None:
-    path = segment_of(build) / "texts.bin"
+    path = first_segment(build) / "texts.bin"
     path.write_bytes(path.read_bytes()[:-20])
 
 
 def garbage_passage_table(build: Path, index_dir: Path) -> None:
-    (segment_of(build) / "passages.npy").write_bytes(b"\x93NUMPY{broken")
+    (first_segment(build) / "passages.npy").write_bytes(b"\x93NUMPY{broken")
 
 
 def delete_segment(build: Path, index_dir: Path) -> None:
-    shutil.rmtree(segment_of(build))
+    shutil.rmtree(first_segment(build))
 
 
 def garbage_segment_list(build: Path, index_dir: Path) -> None:
@@ -377,13 +371,13 @@ def garbage_segment_list(build: Path, index_dir: Path) -> None:
 
 
 def delete_bm25(build: Path, index_dir: Path) -> None:
-    for path in sorted((segment_of(build) / "bm25").iterdir()):
+    for path in sorted((first_segment(build) / "bm25").iterdir()):
         path.unlink()
 
 
 def dense_of_another_kind(build: Path, index_dir: Path) -> None:
     # Same vectors, but an HNSW file where the manifest says flat.
-    path = segment_of(build) / "dense.faiss"
+    path = first_segment(build) / "dense.faiss"
     DenseIndex.build(DenseIndex.load(path).vectors(), kind="hnsw").save(path)
 
 

@@ -136,6 +136,14 @@ class FaissStore:
         return scores
 
 
+def segments_named(build: Path | None) -> set[str]:
+    """The segments a build names ({} when it names none, or cannot be read)."""
+    try:
+        return {entry["segment"] for entry in json.loads((build / SEGMENT_LIST).read_text(encoding="utf-8"))} if build else set()
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()
+
+
 def open_faiss(build: Path, manifest: Manifest, rebuild_hint: str) -> FaissStore:
     """The store a build folder names, checked against its manifest.
 

@@ -21,9 +21,9 @@ import numpy as np
 from rag.chunker import chunk
 from rag.config import Config
 from rag.embedder import Embedder
-from rag.errors import IndexFolderError, StaleIndexError
+from rag.errors import CorruptIndexError, IndexFolderError, StaleIndexError
 from rag.store.base import FORMAT_VERSION, Manifest, PassageStore, StoreWriter
-from rag.store.faiss_store import FaissStore, FaissWriter, open_faiss
+from rag.store.faiss_store import FaissStore, FaissWriter, open_faiss, segments_named
 from rag.store.folder import IndexFolder
 from rag.store.segment import SEGMENTS
 from rag.store.settings import check_compatible, read_manifest, rebuild_command, rebuild_hint, store_settings
@@ -153,40 +153,21 @@ def _update(
         folder.mark_pending(stale | {d.doc_id for d in new_docs})
     writer.delete(sorted(stale))
     embedded = 0
-    # A batch of documents at a time, read (if known only by their files' state), chunked, embedded
-    # and handed to the store, so memory holds one batch, not the corpus's passages.
-    for batch in _batches(new_docs, _EMBED_BATCH_CHARS):
-        batch = [_read(d, read) for d in batch]
-        new_chunks = [c for d in batch for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
-        log.debug("embedding %d passages", len(new_chunks))
-        vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
-        writer.add(new_chunks, vectors)
-        embedded += len(new_chunks)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        embed_model=embedder.name,
-        embed_dim=embedder.dimension,
-        chunk_chars=config.chunk_chars,
-        chunk_overlap=config.chunk_overlap,
-        documents={d.doc_id: d.content_hash for d in documents},
-        passages=0,  # the writer counts them when it commits
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        document_info=document_info(documents),
-        dense_index=config.dense_index,
-        store=store_settings(config),
-    )
-    # A build that fails half-way (a full disk, a path FAISS cannot write) is removed at once, so a
-    # rerun after the fault is fixed starts from the previous build, as after `kill -9`.
-    build = folder.new_build()
     try:
-        store = writer.commit(manifest, build)
-        folder.publish(build, store.manifest)
-        folder.remove_segments_except({p.segment.name for p in store.parts} if isinstance(store, FaissStore) else set())
+        # A batch of documents at a time, read (if known only by their files' state), chunked,
+        # embedded and handed to the store, so memory holds one batch, not the corpus's passages.
+        for batch in _batches(new_docs, _EMBED_BATCH_CHARS):
+            batch = [_read(d, read) for d in batch]
+            new_chunks = [c for d in batch for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
+            log.debug("embedding %d passages", len(new_chunks))
+            vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
+            writer.add(new_chunks, vectors)
+            embedded += len(new_chunks)
+        store = _publish(config, folder, writer, embedder, documents)
     except BaseException:
-        folder.discard_unpublished(build)
-        if isinstance(previous, FaissStore):  # and the segments written for it
-            folder.remove_segments_except({p.segment.name for p in previous.parts})
+        _remove_unnamed_segments(folder)  # those written for this update
         raise
+    _remove_unnamed_segments(folder)  # merged away
     report = UpdateReport(
         added=tuple(d.doc_id for d in documents if d.doc_id not in old_hashes),
         changed=tuple(d.doc_id for d in documents if d.doc_id in old_hashes and d.doc_id not in unchanged),
@@ -207,6 +188,42 @@ def _writer(config: Config, folder: IndexFolder, previous: PassageStore | None, 
                             folder_wrote_it=folder.has_builds())
     assert previous is None or isinstance(previous, FaissStore)
     return FaissWriter(previous, folder.path / SEGMENTS, config.dense_index)
+
+
+def _publish(config: Config, folder: IndexFolder, writer: StoreWriter, embedder: Embedder,
+             documents: list[Document]) -> PassageStore:
+    """Commit the writer's changes into a new build and publish it with its manifest."""
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        embed_model=embedder.name,
+        embed_dim=embedder.dimension,
+        chunk_chars=config.chunk_chars,
+        chunk_overlap=config.chunk_overlap,
+        documents={d.doc_id: d.content_hash for d in documents},
+        passages=0,  # the writer counts them when it commits
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        document_info=document_info(documents),
+        dense_index=config.dense_index,
+        store=store_settings(config),
+    )
+    # A build that fails half-way (a full disk, a path FAISS cannot write) is removed at once, so a
+    # rerun after the fault is fixed starts from the previous build, as after `kill -9`.
+    build = folder.new_build()
+    try:
+        store = writer.commit(manifest, build)
+        folder.publish(build, store.manifest)
+    except BaseException:
+        folder.discard_unpublished(build)
+        raise
+    return store
+
+
+def _remove_unnamed_segments(folder: IndexFolder) -> None:
+    try:
+        current = folder.current_build()
+    except CorruptIndexError:
+        return  # what the build names is unknown: keep every segment
+    folder.remove_segments_except(segments_named(current))
 
 
 def _batches(documents: list[Document], chars: int) -> Iterator[list[Document]]:
