@@ -46,8 +46,8 @@ def load_corpus(
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR with a folder of .txt/.md files")
     documents = []
-    for path in _document_paths(folder):
-        doc_id = id_prefix + path.relative_to(folder).as_posix()
+    for relative, path in _document_paths(folder):
+        doc_id = id_prefix + relative
         document = _load(path, doc_id, max_bytes, known.get(doc_id) if known else None, seen)
         if document is not None:
             documents.append(document)
@@ -105,23 +105,47 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _document_paths(folder: Path, warn: bool = True) -> list[Path]:
-    """The document files under ``folder``, sorted; each one skipped is named in a warning (unless
-    not ``warn``: a scan that only looks for changes says nothing)."""
+def _document_paths(folder: Path, warn: bool = True) -> list[tuple[str, Path]]:
+    """The document files under ``folder`` as (path relative to it with "/", path), sorted; each one
+    skipped is named in a warning (unless not ``warn``: a scan that only looks for changes says nothing).
+
+    Walked with os.scandir and plain strings: pathlib's rglob and relative_to cost 0.6 s of every
+    question at 10,000 files.
+    """
     def skip(message: str, *args: object) -> bool:
         if warn:
             log.warning(message, *args)
         return False
 
-    named = [p for p in folder.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES]
-    for p in named:
-        if p.is_symlink() and not p.exists():
-            skip("skipping %s: cannot follow it (a link to %s, which does not exist)",
-                 printable(p.relative_to(folder).as_posix()), os.readlink(p))
-    paths = (p for p in named if p.is_file() and _utf8_name(p, folder, skip))
-    # Hidden files and folders (.git, editor swap files) are not documents.
-    visible = [p for p in paths if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    return sorted((p for p in visible if _inside(p, folder, skip)), key=lambda p: p.relative_to(folder).as_posix())
+    found = []
+    pending = [("", str(folder))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # unreadable or vanished: its files cannot be documents
+        for entry in entries:
+            # Hidden files and folders (.git, editor swap files) are not documents.
+            if entry.name.startswith("."):
+                continue
+            relative = prefix + entry.name
+            # Linked folders are not entered: a link could lead outside the corpus, or in a loop.
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((relative + "/", entry.path))
+            elif os.path.splitext(entry.name)[1].lower() in DOCUMENT_SUFFIXES:
+                found.append((relative, entry.path, entry.is_file(follow_symlinks=False)))
+    documents = []
+    for relative, name, plain_file in found:
+        path = Path(name)
+        if plain_file:  # the common case, told by scandir without another system call
+            if _utf8_name(relative, skip):
+                documents.append((relative, path))
+        elif path.is_symlink() and not path.exists():
+            skip("skipping %s: cannot follow it (a link to %s, which does not exist)", printable(relative), os.readlink(path))
+        elif path.is_file() and _utf8_name(relative, skip) and _inside(path, relative, folder, skip):
+            documents.append((relative, path))
+    return sorted(documents)
 
 
 def scan_files(folder: Path, id_prefix: str = "") -> dict[str, tuple[int, int]]:
@@ -131,17 +155,16 @@ def scan_files(folder: Path, id_prefix: str = "") -> dict[str, tuple[int, int]]:
     if not folder.is_dir():
         return {}
     stats = {}
-    for path in _document_paths(folder, warn=False):
+    for relative, path in _document_paths(folder, warn=False):
         try:
-            stats[id_prefix + path.relative_to(folder).as_posix()] = _stat(path)
+            stats[id_prefix + relative] = _stat(path)
         except OSError:
             continue  # vanished meanwhile
     return stats
 
 
-def _utf8_name(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
+def _utf8_name(relative: str, skip: Callable[..., bool]) -> bool:
     """Whether the file's path is valid UTF-8: a document id is shown, cited and stored as text."""
-    relative = path.relative_to(folder).as_posix()
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates (surrogateescape)
@@ -150,11 +173,11 @@ def _utf8_name(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
     return True
 
 
-def _inside(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
+def _inside(path: Path, relative: str, folder: Path, skip: Callable[..., bool]) -> bool:
     """Whether the file, links followed, is inside the corpus folder: a link to a file elsewhere
     (``ln -s /etc/passwd notes.txt``) would put that file's text in the index and the answers.
 
-    rglob does not descend into linked folders, so only the file itself can be a link: a plain file
+    Linked folders are not entered, so only the file itself can be a link: a plain file
     is inside without resolving its path (which cost ~0.1 ms a file, 2.4 s of a question at 10k files).
     """
     if not path.is_symlink():
@@ -162,11 +185,11 @@ def _inside(path: Path, folder: Path, skip: Callable[..., bool]) -> bool:
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as err:  # a broken link or a loop
-        return skip("skipping %s: cannot follow it (%s)", printable(path.relative_to(folder).as_posix()),
+        return skip("skipping %s: cannot follow it (%s)", printable(relative),
                     getattr(err, "strerror", None) or err)
     if real.is_relative_to(folder.resolve()):
         return True
-    return skip("skipping %s: it links to %s, outside the corpus folder", printable(path.relative_to(folder).as_posix()), real)
+    return skip("skipping %s: it links to %s, outside the corpus folder", printable(relative), real)
 
 
 def check_folders_apart(corpus: Path, **others: Path) -> None:
