@@ -3,7 +3,8 @@
 Modules, dependencies pointing down only::
 
     sync.py, status.py    keep a folder in step with the corpus; report on it
-    faiss_store.py        FAISS + BM25 files in a build folder (the default)
+    faiss_store.py        FAISS + BM25 in segments that builds share (the default)
+    segment.py            one segment: passages, vectors and terms, written once
     milvus_store.py       a Milvus collection (Lite file or server; optional extra)
     milvus_client.py      connecting to Milvus, the collection schema
     folder.py             the index folder: marker, lock, builds, CURRENT pointer, PENDING
