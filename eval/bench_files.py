@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from .file_corpus import make_corpus
@@ -33,6 +35,8 @@ from .files_report import plot, report
 from .measure import wait_for_server
 
 _SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+STORES = {"faiss": "FAISS store", "milvus-lite": "Milvus Lite store (a file in the index folder)",
+          "milvus-server": "Milvus server store (the `milvus` package's server, its default settings)"}
 _FACT = "The harbour master of Ulsan in 2031 was Kim Da-eun, the ministry said."
 _FACT_QUESTION = "Who was the harbour master of Ulsan in 2031?"
 _SERVE_FACT = "The lighthouse of Geomundo was repainted by Captain Ryu Han-sol in 2032."
@@ -41,8 +45,8 @@ _WARM = """
 import json, sys, time
 from pathlib import Path
 from rag import load_config, Pipeline
-corpus, index, questions = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-qa = Pipeline(load_config(corpus_dir=Path(corpus), index_dir=Path(index)))
+corpus, index, questions, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+qa = Pipeline(load_config(Path(config) if config else None, corpus_dir=Path(corpus), index_dir=Path(index)))
 qa.warm_up()
 for q in questions[:3]:
     qa.ask(q)
@@ -94,14 +98,44 @@ def corpus_of(files: Path, work: Path, size: int) -> Path:
     return corpus
 
 
-def serve_update_seconds(corpus: Path, index: Path, changed: Path) -> tuple[float, bool]:
+def store_config(work: Path, name: str, store: str, uri: str) -> list[str]:
+    """The flags that put an index on ``store``: none for FAISS; for Milvus a config file naming the
+    store, the server's address and a collection of the index's own."""
+    if store == "faiss":
+        return []
+    path = work / f"{name}.toml"
+    path.write_text(f'store = "milvus"\nstore_uri = "{uri}"\nmilvus_collection = "bench_{name.replace("-", "_")}"\n',
+                    encoding="utf-8")
+    return ["--config", str(path)]
+
+
+@contextmanager
+def milvus_server(work: Path) -> Iterator[str]:
+    """A Milvus server as the `milvus` package ships it (its default settings), with empty data."""
+    import milvus
+
+    server = milvus.default_server
+    base = work / "milvus-server"
+    shutil.rmtree(base, ignore_errors=True)
+    server.set_base_dir(str(base))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        server.listen_port = s.getsockname()[1]
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+
+
+def serve_update_seconds(corpus: Path, index: Path, changed: Path, flags: list[str]) -> tuple[float, bool]:
     from gradio_client import Client
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(rag("serve", "--corpus", str(corpus), "--index", str(index), "--port", str(port),
-                                  "--no-browser", "-q"),
+                                  "--no-browser", "-q", *flags),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -121,29 +155,36 @@ def serve_update_seconds(corpus: Path, index: Path, changed: Path) -> tuple[floa
         server.wait(timeout=60)
 
 
-def measure(size: int, files: Path, work: Path, questions: list[dict], seeds_index: Path,
-            seeds_questions: list[str]) -> dict[str, Any]:
+def measure(size: int, files: Path, work: Path, questions: list[dict], seeds: tuple[Path, list[str]],
+            seeds_questions: list[str], store: tuple[str, str]) -> dict[str, Any]:
     corpus = corpus_of(files, work, size)
     index = work / f"index-{size}"
     shutil.rmtree(index, ignore_errors=True)  # a first index, from nothing
-    seconds, rss, out = run(rag("index", "--json", "-q", "--corpus", str(corpus), "--index", str(index)))
+    flags = store_config(work, f"index-{size}", *store)
+    seeds_index, seeds_flags = seeds
+    seconds, rss, out = run(rag("index", "--json", "-q", "--corpus", str(corpus), "--index", str(index), *flags))
     passages = json.loads(out)["passages_embedded"]
+    disk = folder_bytes(index) + (folder_bytes(work / "milvus-server") if store[0] == "milvus" and store[1] else 0)
     mine = [q["question"] for q in questions if int(Path(q["doc_id"]).stem.removeprefix("doc")) < size][:20]
     cold, cold_seeds = [], []
     for _ in range(3):
-        cold.append(run(rag("ask", "-q", mine[0], "--corpus", str(corpus), "--index", str(index)))[0])
-        cold_seeds.append(run(rag("ask", "-q", seeds_questions[0], "--corpus", str(_SEEDS), "--index", str(seeds_index)))[0])
-    warm = json.loads(run([sys.executable, "-c", _WARM, str(corpus), str(index), json.dumps(mine)])[2])
-    warm_seeds = json.loads(run([sys.executable, "-c", _WARM, str(_SEEDS), str(seeds_index), json.dumps(seeds_questions)])[2])
+        cold.append(run(rag("ask", "-q", mine[0], "--corpus", str(corpus), "--index", str(index), *flags))[0])
+        cold_seeds.append(run(rag("ask", "-q", seeds_questions[0], "--corpus", str(_SEEDS), "--index", str(seeds_index),
+                                  *seeds_flags))[0])
+    config = flags[1] if flags else ""
+    warm = json.loads(run([sys.executable, "-c", _WARM, str(corpus), str(index), json.dumps(mine), config])[2])
+    seeds_config = seeds_flags[1] if seeds_flags else ""
+    warm_seeds = json.loads(run([sys.executable, "-c", _WARM, str(_SEEDS), str(seeds_index), json.dumps(seeds_questions),
+                                 seeds_config])[2])
     txt = sorted(corpus.rglob("*.txt"))
     replace_text(txt[0], txt[0].read_text(encoding="utf-8") + "\n\n" + _FACT + "\n")
     changed_seconds, _, changed_out = run(rag("ask", "-q", "--json", _FACT_QUESTION, "--corpus", str(corpus),
-                                              "--index", str(index)))
-    serve_seconds, serve_ok = serve_update_seconds(corpus, index, txt[1])
+                                              "--index", str(index), *flags))
+    serve_seconds, serve_ok = serve_update_seconds(corpus, index, txt[1], flags)
     return {
         "files": size, "corpus_mb": folder_bytes(corpus) / 1e6, "passages": passages,
         "index_seconds": seconds, "passages_per_second": passages / seconds, "index_peak_rss_mb": rss / 1024,
-        "index_mb": folder_bytes(index) / 1e6,
+        "index_mb": disk / 1e6,
         "cold_ask_seconds": statistics.median(cold), "cold_ask_seeds_seconds": statistics.median(cold_seeds),
         "warm_p50_ms": 1000 * statistics.median(warm), "warm_p50_seeds_ms": 1000 * statistics.median(warm_seeds),
         "changed_ask_seconds": changed_seconds,
@@ -156,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_files", description=__doc__.split("\n")[0])
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD train-v1.1.json")
     parser.add_argument("--sizes", default="1000,3000,10000")
+    parser.add_argument("--store", choices=STORES, default="faiss",
+                        help="faiss (default), milvus-lite (a Lite file in each index folder), or milvus-server "
+                             "(a server the `milvus` package starts, as the tests do)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/rag-files"))
     parser.add_argument("--out", type=Path, default=Path("docs/scale-files.md"))
     args = parser.parse_args(argv)
@@ -163,21 +207,28 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     files = args.work / "files"
     questions = make_corpus(args.squad, sizes[-1], files)
-    seeds_index = args.work / "index-seeds"
-    shutil.rmtree(seeds_index, ignore_errors=True)
-    run(rag("index", "-q", "--corpus", str(_SEEDS), "--index", str(seeds_index)))
-    gold = [json.loads(line) for line in (Path(__file__).parent / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    seeds_questions = [g["question"] for g in gold][:20]
-    rows = []
-    for size in sizes:
-        rows.append(measure(size, files, args.work, questions, seeds_index, seeds_questions))
-        print(json.dumps(rows[-1]), flush=True)
+    with milvus_server(args.work) if args.store == "milvus-server" else nullcontext("") as uri:
+        store = ("faiss", "") if args.store == "faiss" else ("milvus", uri)
+        seeds_index = args.work / "index-seeds"
+        shutil.rmtree(seeds_index, ignore_errors=True)
+        seeds_flags = store_config(args.work, "index-seeds", *store)
+        run(rag("index", "-q", "--corpus", str(_SEEDS), "--index", str(seeds_index), *seeds_flags))
+        gold = [json.loads(line) for line in (Path(__file__).parent / "gold.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        seeds_questions = [g["question"] for g in gold][:20]
+        rows = []
+        for size in sizes:
+            rows.append(measure(size, files, args.work, questions, (seeds_index, seeds_flags), seeds_questions, store))
+            print(json.dumps(rows[-1]), flush=True)
     command = "python -m rag.eval.bench_files --squad " + str(args.squad) + (
-        f" --sizes {args.sizes}" if args.sizes != "1000,3000,10000" else "") + f" --out {args.out}"
+        f" --sizes {args.sizes}" if args.sizes != "1000,3000,10000" else "") + (
+        f" --store {args.store}" if args.store != "faiss" else "") + f" --out {args.out}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(rows, command, (time.perf_counter() - started) / 60), encoding="utf-8")
+    image = args.out.with_suffix(".png")
+    args.out.write_text(report(rows, command, (time.perf_counter() - started) / 60, STORES[args.store], image.name),
+                        encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    plot(rows, args.out.with_name("scale-files.png"))
+    plot(rows, image)
     print(args.out.read_text(encoding="utf-8"))
     return 0
 

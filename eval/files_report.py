@@ -9,11 +9,12 @@ from typing import Any
 from .measure import cpu_name
 
 
-def report(rows: list[dict[str, Any]], command: str, minutes: float) -> str:
+def report(rows: list[dict[str, Any]], command: str, minutes: float, store: str = "FAISS store",
+           image: str = "scale-files.png") -> str:
     lines = [
         f"<!-- written by: {command} -->", "",
         "# rag on a folder of many documents", "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({minutes:.0f} minutes), FAISS store. Corpora from "
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({minutes:.0f} minutes), {store}. Corpora from "
         "eval/file_corpus.py (SQuAD train paragraphs as .txt/.md/.html/.pdf/.docx, 1 KB-1 MB). Cold: a new "
         "`rag ask` process, nothing changed (median of 3), beside the same on seeds/ in the same run. Warm: "
         "`Pipeline.ask` p50 over 20 questions, beside seeds/. Changed: one .txt file edited, then a new "
@@ -31,7 +32,7 @@ def report(rows: list[dict[str, Any]], command: str, minutes: float) -> str:
             f"({r['warm_p50_seeds_ms']:.0f}) | {r['changed_ask_seconds']:.2f}{'' if r['changed_answered'] else ' (not answered)'} | "
             f"{r['serve_change_seconds']:.1f}{'' if r['serve_answered'] else ' (not answered)'} |"
         )
-    lines += ["", "![How each figure grows with the number of files](scale-files.png)", "", *targets(rows), ""]
+    lines += ["", f"![How each figure grows with the number of files]({image})", "", *targets(rows), ""]
     return "\n".join(lines)
 
 
