@@ -7,8 +7,11 @@ the attention mask, then L2 normalisation; a test checks that the vectors agree.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -42,10 +45,36 @@ _PROGRESS_BAR_MIN_TEXTS = 64
 _TOKENIZE_WINDOW = 2048
 
 
+# False while a caller shows one bar for several embed calls (an update embeds a batch at a time).
+_OWN_BAR: contextvars.ContextVar[bool] = contextvars.ContextVar("rag_embedder_own_bar", default=True)
+
+
 def _wants_progress(texts: int) -> bool:
     """A progress bar only for a long embedding, and only where rag's progress lines are shown (the
     CLI's default; not with -q, nor in a program that has not asked for rag's INFO logs)."""
-    return texts >= _PROGRESS_BAR_MIN_TEXTS and logging.getLogger("rag").isEnabledFor(logging.INFO)
+    return _OWN_BAR.get() and wants_progress(texts)
+
+
+def wants_progress(items: int) -> bool:
+    """Whether work over this many texts or documents shows a progress bar."""
+    return items >= _PROGRESS_BAR_MIN_TEXTS and logging.getLogger("rag").isEnabledFor(logging.INFO)
+
+
+@contextmanager
+def one_progress_bar(total: int, desc: str, unit: str) -> Iterator[Any]:
+    """A bar over ``total`` units of the caller's (None when not wanted), with the embedder's own
+    bars off meanwhile."""
+    if not wants_progress(total):
+        yield None
+        return
+    from tqdm import tqdm
+
+    token = _OWN_BAR.set(False)
+    try:
+        with tqdm(total=total, desc=desc, unit=unit) as bar:
+            yield bar
+    finally:
+        _OWN_BAR.reset(token)
 
 
 class Embedder(Protocol):

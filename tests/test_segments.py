@@ -146,3 +146,29 @@ def test_an_index_from_before_segments_is_stale_and_says_how_to_rebuild(tmp_path
     with pytest.raises(StaleIndexError, match="older rag") as excinfo:
         load_index(config, HashEmbedder().name)
     assert "rag index --rebuild" in str(excinfo.value)
+
+
+def test_an_update_of_several_batches_shows_one_bar_over_documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from rag import embedder as embedder_module
+    from rag.store import sync
+
+    class Recording(HashEmbedder):
+        own_bar: list[bool] = []
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            self.own_bar.append(embedder_module._wants_progress(1000))
+            return super().embed(texts)
+
+    monkeypatch.setattr(sync, "_EMBED_BATCH_CHARS", 200)
+    monkeypatch.setattr(logging.getLogger("rag"), "level", logging.INFO)
+    docs = [document(f"d{i:03d}.txt", paragraph(f"document number {i}", n=3)) for i in range(70)]
+
+    sync_index(make_config(tmp_path), docs, Recording())
+
+    assert len(Recording.own_bar) > 1 and not any(Recording.own_bar), "the embedder drew bars of its own"
+    err = capsys.readouterr().err
+    assert "Indexing" in err and "70/70" in err
+    assert embedder_module._wants_progress(1000), "the embedder's bars stay off after the update"

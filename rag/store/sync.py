@@ -11,6 +11,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from rag.chunker import chunk
 from rag.config import Config
-from rag.embedder import Embedder
+from rag.embedder import Embedder, one_progress_bar
 from rag.errors import CorruptIndexError, IndexFolderError, StaleIndexError
 from rag.store.base import FORMAT_VERSION, Manifest, PassageStore, StoreWriter
 from rag.store.faiss_store import FaissStore, FaissWriter, open_faiss, segments_named
@@ -156,13 +157,18 @@ def _update(
     try:
         # A batch of documents at a time, read (if known only by their files' state), chunked,
         # embedded and handed to the store, so memory holds one batch, not the corpus's passages.
-        for batch in _batches(new_docs, _EMBED_BATCH_CHARS):
-            batch = [_read(d, read) for d in batch]
-            new_chunks = [c for d in batch for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
-            log.debug("embedding %d passages", len(new_chunks))
-            vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
-            writer.add(new_chunks, vectors)
-            embedded += len(new_chunks)
+        batches = list(_batches(new_docs, _EMBED_BATCH_CHARS))
+        # One bar over the documents when there are several batches (the embedder's own otherwise).
+        with one_progress_bar(len(new_docs), "Indexing", "document") if len(batches) > 1 else nullcontext() as bar:
+            for batch in batches:
+                batch = [read(d) if d.unread and read else d for d in batch]  # read is given when needed (above)
+                new_chunks = [c for d in batch for c in chunk(d, config.chunk_chars, config.chunk_overlap)]
+                log.debug("embedding %d passages", len(new_chunks))
+                vectors = np.asarray(embedder.embed([c.text for c in new_chunks]), dtype=np.float32).reshape(-1, embedder.dimension)
+                writer.add(new_chunks, vectors)
+                embedded += len(new_chunks)
+                if bar is not None:
+                    bar.update(len(batch))
         store = _publish(config, folder, writer, embedder, documents)
     except BaseException:
         _remove_unnamed_segments(folder)  # those written for this update
@@ -239,10 +245,3 @@ def _batches(documents: list[Document], chars: int) -> Iterator[list[Document]]:
             batch, size = [], 0
     if batch:
         yield batch
-
-
-def _read(document: Document, read: Callable[[Document], Document] | None) -> Document:
-    if not document.unread:
-        return document
-    assert read is not None
-    return read(document)
