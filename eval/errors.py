@@ -1,7 +1,6 @@
-"""The evaluation's own error: rag's CLI reports it like any RagError, in one line."""
+"""The evaluation's own error, defined with rag's others (so ``from rag import GoldFileError`` works
+without importing the eval package): rag's CLI reports it like any RagError, in one line."""
 
-from rag.errors import RagError
+from rag.errors import GoldFileError
 
-
-class GoldFileError(RagError):
-    """A gold question, floors or results file is missing or malformed."""
+__all__ = ["GoldFileError"]

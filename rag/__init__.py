@@ -14,6 +14,7 @@ from rag.errors import (
     ConfigError,
     CorpusError,
     CorruptIndexError,
+    GoldFileError,
     IndexBusyError,
     IndexFolderError,
     ModelMissingError,
@@ -22,9 +23,11 @@ from rag.errors import (
     RagError,
     StaleIndexError,
 )
+from rag.extract import ExtractError
 from rag.pipeline import Pipeline
 from rag.store import IndexStatus, UpdateReport
 from rag.types import Alternative, Answer, Chunk, Citation, Document, DocumentInfo, Hit
+from rag.uploads import UploadExistsError
 
 __version__ = "0.1.0"
 
@@ -40,6 +43,8 @@ __all__ = [
     "CorruptIndexError",
     "Document",
     "DocumentInfo",
+    "ExtractError",
+    "GoldFileError",
     "Hit",
     "IndexBusyError",
     "IndexFolderError",
@@ -51,5 +56,6 @@ __all__ = [
     "RagError",
     "StaleIndexError",
     "UpdateReport",
+    "UploadExistsError",
     "load_config",
 ]

@@ -13,6 +13,10 @@ class CorpusError(RagError):
     """The corpus folder is missing, empty, or holds no readable document."""
 
 
+class GoldFileError(RagError):
+    """A gold question, floors or results file is missing or malformed (``rag eval``)."""
+
+
 class QuestionError(RagError):
     """The question is empty or not text."""
 

@@ -80,7 +80,11 @@ class Pipeline:
 
     @classmethod
     def from_folder(cls, folder: str | Path, config: Config | None = None, **settings: Any) -> Pipeline:
-        """A pipeline over ``folder``; settings (e.g. ``top_k=3``) override ``config`` or rag.toml."""
+        """A pipeline over ``folder``; settings (e.g. ``top_k=3``) override ``config``.
+
+        Without ``config``, settings are read from ``rag.toml`` in the current working directory when
+        one is there (as the CLI does), then the defaults; pass ``config=Config()`` to ignore it.
+        """
         if config is None:
             return cls(load_config(corpus_dir=Path(folder), **settings))
         try:

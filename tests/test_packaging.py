@@ -80,6 +80,12 @@ def test_wheel_ships_the_reader_and_the_packages(wheel_names: set[str]) -> None:
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"rag"}
 
 
+def test_wheel_holds_only_what_rag_runs(wheel_names: set[str]) -> None:
+    shipped = {n.removeprefix("rag/models/minilm-l6-squad/") for n in wheel_names if n.startswith("rag/models/")}
+    assert shipped == {*READER_FILES, "calibration.json"}, "the reader folder ships a file rag does not read"
+    assert not [n for n in wheel_names if n.endswith((".pyc", ".log")) or "onnxruntime_profile" in n or "/tests/" in n]
+
+
 def test_wheel_declares_the_rag_command(wheel: Path) -> None:
     entry_points = _dist_info(wheel, "entry_points.txt")
     assert "[console_scripts]" in entry_points

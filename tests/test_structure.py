@@ -106,3 +106,33 @@ def test_modules_are_small_or_say_why() -> None:
         if lines > MAX_LINES and LONG_BECAUSE not in docstring:
             long.append(f"{name} ({lines} lines)")
     assert not long, "over 250 lines without a reason in the docstring: " + ", ".join(long)
+
+
+# What the repository holds at its root: the layout the README describes, and nothing stray (a
+# profiler dump, a scratch file) that a commit swept in.
+ROOT_ALLOWED = {".ci", ".gitignore", "CHANGELOG.md", "LICENSE", "NOTICE.md", "README.md", "pyproject.toml",
+                "rag", "ui", "eval", "tests", "seeds", "docs"}
+
+
+def test_the_tracked_root_holds_only_the_projects_layout() -> None:
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.decode()
+    roots = {name.split("/")[0] for name in tracked.split("\0") if name}
+    assert roots, "git lists no tracked file: run the tests in a clone of the repository"
+    assert roots <= ROOT_ALLOWED, f"stray at the root: {sorted(roots - ROOT_ALLOWED)}"
+
+
+def test_every_error_rag_raises_on_purpose_is_exported() -> None:
+    import rag
+    from rag.errors import RagError
+
+    def subclasses(cls: type) -> set[type]:
+        return {c for s in cls.__subclasses__() for c in {s, *subclasses(s)}}
+
+    import rag.uploads  # noqa: F401  (UploadExistsError lives beside the uploads it refuses)
+    def exported(cls: type) -> bool:  # itself, or a kind of one that is (TextLimitError is an ExtractError)
+        return any(c.__name__ in rag.__all__ for c in cls.__mro__ if issubclass(c, RagError) and c is not RagError)
+
+    missing = sorted(c.__name__ for c in subclasses(RagError) if c.__module__.startswith("rag") and not exported(c))
+    assert not missing, f"raised to users but not importable from rag: {missing}"
