@@ -142,7 +142,7 @@ def _seeds_recall_at_5(pipeline: Pipeline, gold: Path) -> float:
     hits = []
     for q in load_gold(gold):
         if q.answerable:
-            found = pipeline.search(q.question, 5, mode="dense")
+            found = pipeline.search(q.question, 5, retrieval="dense")
             hits.append(any(h.chunk.doc_id in q.doc_ids for h in found))
     return statistics.fmean(hits)
 

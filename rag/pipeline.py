@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -155,9 +156,13 @@ class Pipeline:
         text = "rag warms up its reader."
         self.reader.read("What does rag warm up?", [Chunk("warm-up", 0, 0, len(text), text)])
 
-    def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        """The top-k passages for a question, best first (retrieval only, no reader)."""
-        return self._fresh_search(check_question(question), k, mode)[1]
+    def search(self, question: str, k: int | None = None, retrieval: str | None = None, *, mode: str | None = None) -> list[Hit]:
+        """The top-k passages for a question, best first (retrieval only, no reader); ``retrieval``
+        as for :meth:`ask` (``mode`` is its old name, still accepted with a DeprecationWarning)."""
+        if mode is not None:
+            warnings.warn("Pipeline.search(mode=...) is now retrieval=...", DeprecationWarning, stacklevel=2)
+            retrieval = retrieval or mode
+        return self._fresh_search(check_question(question), k, retrieval)[1]
 
     def _fresh_search(self, question: str, k: int | None, mode: str | None) -> tuple[PassageStore, list[Hit]]:
         """Hits from one build, none from a file that changed since that build read it.

@@ -92,7 +92,7 @@ def test_search_and_ask_never_return_text_from_outside(tmp_path: Path) -> None:
     os.symlink(secret, corpus / "passwd.txt")
     qa = pipeline(tmp_path, corpus)
     qa.index()
-    hits = qa.search("root bin bash", k=5, mode="bm25")
+    hits = qa.search("root bin bash", k=5, retrieval="bm25")
     assert hits and all("bash" not in h.chunk.text for h in hits)
     with pytest.raises(CorpusError):
         qa.document("passwd.txt")
@@ -195,7 +195,7 @@ def test_lone_surrogates_in_a_question_are_read_as_spaces(tmp_path: Path, questi
 
     qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
     if question.strip("\udcff\ud800 "):
-        hits = qa.search(question, k=1, mode="bm25")
+        hits = qa.search(question, k=1, retrieval="bm25")
         assert hits and "naval exercise" in hits[0].chunk.text
     else:
         with pytest.raises(QuestionError, match="empty"):
@@ -422,7 +422,7 @@ def test_asking_while_another_process_updates_answers_from_the_current_build(tmp
     with IndexFolder(tmp_path / "index").exclusive():  # as `rag index` holds it while it embeds
         qa = pipeline(tmp_path, corpus)
         with caplog.at_level(logging.WARNING, logger="rag.pipeline"):
-            hits = qa.search("naval exercise", k=3, mode="bm25")
+            hits = qa.search("naval exercise", k=3, retrieval="bm25")
     assert hits and {h.chunk.doc_id for h in hits} == {"a.txt"}  # the build as it was
     assert "is being updated by another process; answering from its current build" in caplog.text
 

@@ -113,8 +113,8 @@ def test_seeds_dense_search_is_the_same_as_faiss_with_the_real_embedder(
     server_pipeline.index()
     for question in ("Where did the two defense ministers meet?", "How many sailors died on the Cheonan?",
                      "When did South Korea and Japan normalize relations?"):
-        faiss_hits = seeds_pipeline.search(question, 5, mode="dense")
-        server_hits = server_pipeline.search(question, 5, mode="dense")
+        faiss_hits = seeds_pipeline.search(question, 5, retrieval="dense")
+        server_hits = server_pipeline.search(question, 5, retrieval="dense")
         assert [(h.chunk.doc_id, h.chunk.start) for h in server_hits] == [(h.chunk.doc_id, h.chunk.start) for h in faiss_hits]
         np.testing.assert_allclose([h.dense_score for h in server_hits], [h.dense_score for h in faiss_hits], atol=5e-4)  # float16 in FAISS
     # The default retrieval uses BM25, which this server lacks: rag answers by dense search instead,

@@ -192,8 +192,8 @@ def test_dense_only_retrieval_is_identical_and_hybrid_close_on_seeds(both_pipeli
     faiss_pipeline, milvus_pipeline = both_pipelines
     overlaps = []
     for question in seed_questions:
-        faiss_hits = faiss_pipeline.search(question, 5, mode="dense")
-        milvus_hits = milvus_pipeline.search(question, 5, mode="dense")
+        faiss_hits = faiss_pipeline.search(question, 5, retrieval="dense")
+        milvus_hits = milvus_pipeline.search(question, 5, retrieval="dense")
         assert passages_of(milvus_hits) == passages_of(faiss_hits), question
         # FAISS keeps float16 vectors in a flat index, Milvus float32: cosines within ~2e-4
         np.testing.assert_allclose([h.dense_score for h in milvus_hits], [h.dense_score for h in faiss_hits], atol=5e-4)

@@ -72,12 +72,12 @@ def test_confidence_is_a_probability_that_separates_answerable_from_outside_ques
 
 def test_search_modes_return_scored_top_k(seeds_pipeline: Pipeline) -> None:
     for mode in ("hybrid", "dense", "bm25"):
-        hits = seeds_pipeline.search("Cheonan warship sinking", k=3, mode=mode)
+        hits = seeds_pipeline.search("Cheonan warship sinking", k=3, retrieval=mode)
         assert 1 <= len(hits) <= 3
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert hits[0].chunk.doc_id == "000_d8589817e4af2ab0.txt"
     # One passage says "Yongsan"; BM25 ranks it first and dense search tops the list up to k.
-    bm25_hits = seeds_pipeline.search("Yongsan", k=5, mode="bm25")
+    bm25_hits = seeds_pipeline.search("Yongsan", k=5, retrieval="bm25")
     assert len(bm25_hits) == 5 and "Yongsan" in bm25_hits[0].chunk.text and bm25_hits[0].bm25_score > 0
     assert all(h.score == 0.0 and h.bm25_score == 0.0 for h in bm25_hits[1:])
     assert len({(h.chunk.doc_id, h.chunk.chunk_index) for h in bm25_hits}) == 5
@@ -204,3 +204,11 @@ def test_uploads_are_listed_replaced_only_when_asked_and_removed(seeds_copy, tmp
     assert pipeline.uploads() == [] and not (config.uploads_folder / "zoo.md").exists()
     answer = pipeline.ask("What was the name of the baby giraffe at the Seoul Grand Park zoo?")
     assert all(c.doc_id != "uploads/zoo.md" for c in answer.citations) and answer.text != "Haneul"
+
+
+def test_search_takes_the_retrieval_mode_by_the_name_ask_uses_and_still_its_old_name(seeds_pipeline) -> None:
+    expected = seeds_pipeline.search("Yongsan", k=3, retrieval="bm25")
+    with pytest.warns(DeprecationWarning, match="retrieval="):
+        old = seeds_pipeline.search("Yongsan", k=3, mode="bm25")
+    assert [h.chunk for h in old] == [h.chunk for h in expected]
+    assert expected[0].bm25_score > 0 and "Yongsan" in expected[0].chunk.text
