@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from rag.config import Config
 from rag.errors import ConfigError
-from rag.model_paths import embedder_location, go_offline, missing_model_error
+from rag.model_paths import embedder_location, local_files_only, missing_model_error, quiet_loading
 from rag.onnx_export import has_vnni
 from rag.tokenization import (
     configured,
@@ -95,13 +95,13 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def model(self) -> SentenceTransformer:
-        go_offline()
         from sentence_transformers import (
             SentenceTransformer,  # slow import, pay on first use
         )
 
         try:
-            return SentenceTransformer(self._location, device="cpu")
+            with quiet_loading():
+                return SentenceTransformer(self._location, device="cpu", local_files_only=local_files_only())
         except Exception as err:  # OSError, ValueError, HF errors: all mean "not loadable here"
             raise missing_model_error(self._location, err) from err
 

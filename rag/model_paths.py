@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.errors import ModelMissingError
@@ -12,16 +14,36 @@ DEFAULT_EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2 (bundled by gt-a
 DEFAULT_READER_NAME = "minilm-l6-squad (shipped with rag)"
 
 
-def go_offline() -> None:
-    """Make huggingface_hub fail at once instead of waiting on a network that is not there.
+def local_files_only() -> bool:
+    """Whether models load from this machine only: yes, unless the user set HF_HUB_OFFLINE=0 to let
+    huggingface_hub download from the Hub. Passed to each loader, so rag never changes the
+    environment of the program that uses it."""
+    return os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "no", "off")
 
-    Called before the first import of transformers or sentence-transformers. A user who does want
-    downloads from the Hub sets HF_HUB_OFFLINE=0 in the environment, which this leaves alone.
-    """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # Loading a model is quick here; its "Loading weights" bar is noise on stderr. Progress bars of
-    # rag's own long work (embedding a corpus) are tqdm's and stay.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Loading a model is quick here; its "Loading weights" bar is noise on stderr. The bars are
+    switched off for the load only and restored after, as the host program had them. Progress bars
+    of rag's own long work (embedding a corpus) are tqdm's and stay."""
+    import huggingface_hub.utils as hub_utils
+
+    hub_was_on = not hub_utils.are_progress_bars_disabled()
+    hub_utils.disable_progress_bars()
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # only the tokenizers path, without transformers
+        transformers_logging = None
+    transformers_was_on = transformers_logging is not None and transformers_logging.is_progress_bar_enabled()
+    if transformers_logging is not None:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if hub_was_on:
+            hub_utils.enable_progress_bars()
+        if transformers_was_on:
+            transformers_logging.enable_progress_bar()
 
 
 def embedder_location(name: str) -> tuple[str, str]:

@@ -119,14 +119,13 @@ def _export_here(kind: str, location: str, precision: str, target: Path, fp32: P
 
 
 def _load_torch_model(kind: str, location: str) -> Any:
-    from rag.model_paths import go_offline
-
-    go_offline()
+    from rag.model_paths import local_files_only, quiet_loading
     from transformers import AutoModel, AutoModelForQuestionAnswering
 
     loader = AutoModel if kind == "encoder" else AutoModelForQuestionAnswering
     try:
-        model = loader.from_pretrained(location, attn_implementation=_ATTENTION)
+        with quiet_loading():
+            model = loader.from_pretrained(location, attn_implementation=_ATTENTION, local_files_only=local_files_only())
     except Exception as err:
         raise ModelMissingError(f"cannot load {location!r} to export it to ONNX: {_first_line(err)}") from err
     return model.float().eval()  # weights may be stored as float16

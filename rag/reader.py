@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from rag.config import Config
 from rag.errors import ConfigError
-from rag.model_paths import go_offline, missing_model_error, reader_location
+from rag.model_paths import local_files_only, missing_model_error, quiet_loading, reader_location
 from rag.tokenization import (
     configured,
     length_batches,
@@ -95,10 +95,10 @@ class ExtractiveReader:
 
     @cached_property
     def model(self) -> PreTrainedModel:
-        go_offline()
         from transformers import AutoModelForQuestionAnswering
         try:
-            model = AutoModelForQuestionAnswering.from_pretrained(self.location)
+            with quiet_loading():
+                model = AutoModelForQuestionAnswering.from_pretrained(self.location, local_files_only=local_files_only())
         except Exception as err:
             raise missing_model_error(self.location, err) from err
         # Weights may be stored as float16; CPUs compute float32 faster and more exactly.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from rag.model_paths import go_offline, missing_model_error
+from rag.model_paths import local_files_only, missing_model_error, quiet_loading
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -27,11 +27,11 @@ def load_tokenizer(location: str) -> Tokenizer:
             return Tokenizer.from_file(str(path))
         except Exception as err:  # a damaged file: tokenizers raises a bare Exception
             raise missing_model_error(location, err) from err
-    go_offline()
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location)
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_files_only())
     except Exception as err:
         raise missing_model_error(location, err) from err
     if not tokenizer.is_fast:

@@ -136,3 +136,30 @@ def test_every_error_rag_raises_on_purpose_is_exported() -> None:
 
     missing = sorted(c.__name__ for c in subclasses(RagError) if c.__module__.startswith("rag") and not exported(c))
     assert not missing, f"raised to users but not importable from rag: {missing}"
+
+
+LEAVES_ENVIRONMENT = """
+import json, os, sys
+from pathlib import Path
+before = dict(os.environ)
+import rag
+qa = rag.Pipeline.from_folder(sys.argv[1], index_dir=Path(sys.argv[2]), config=rag.Config())
+answer = qa.ask("Where did Ahn Gyu-back and Gen Nakatani meet?")
+after = dict(os.environ)
+print(json.dumps({"changed": sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)),
+                  "answer": answer.text}))
+"""
+
+
+def test_the_library_leaves_the_host_programs_environment_as_it_was(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    done = subprocess.run([sys.executable, "-c", LEAVES_ENVIRONMENT, str(REPO / "seeds"), str(tmp_path / "index")],
+                          capture_output=True, text=True, env=env, timeout=600, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["answer"] == "Seoul"
+    assert result["changed"] == [], f"rag changed the host's environment: {result['changed']}"
