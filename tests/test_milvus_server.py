@@ -30,6 +30,9 @@ from tests.helpers import (
     paragraph,
 )
 
+# A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
+pytestmark = pytest.mark.e2e
+
 
 def _free_port() -> int:
     with socket.socket() as s:

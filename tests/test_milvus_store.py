@@ -36,6 +36,9 @@ from tests.helpers import (
     paragraph,
 )
 
+# A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
+pytestmark = pytest.mark.e2e
+
 STORES = ("faiss", "milvus")
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
+pytestmark = pytest.mark.e2e
+
 READER_FILES = ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md"]
 # pip must never reach for an index: the wheel is built and installed from local files only.
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]

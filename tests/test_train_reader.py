@@ -23,6 +23,9 @@ from rag.training.settings import TrainSettings
 from rag.training.train import _schedule, main, train
 from rag.types import Chunk
 
+# A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
+pytestmark = pytest.mark.e2e
+
 # The first 2 articles of SQuAD v1.1 train, shipped with the tests (tests/data/README.md).
 TRAIN = Path(__file__).resolve().parent / "data" / "squad-train-v1.1-slice.json"
 DEV = Path(__file__).resolve().parent / "data" / "squad-dev-v1.1-slice.json"

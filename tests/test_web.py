@@ -23,6 +23,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from rag import Config
 from rag.answer import normalize_answer
 
+# A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "docs" / "web-chat.png"
 PHONE_SCREENSHOT = REPO / "docs" / "web-chat-phone.png"
