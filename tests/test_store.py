@@ -54,7 +54,8 @@ def by_passage(store: FaissStore, question: str) -> dict[tuple[str, int], tuple[
 
 
 def vectors_by_passage(store: FaissStore) -> npt.NDArray[np.float32]:
-    order = sorted(range(store.count()), key=lambda i: (store.chunks[i].doc_id, store.chunks[i].chunk_index))
+    chunks = store.chunks  # read once: the property reads every passage
+    order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].chunk_index))
     return store.vectors()[order]
 
 
