@@ -2,7 +2,7 @@
 
 The confidence shown to users is a :class:`Calibrator`'s estimate of the probability that the answer
 is right, from the features of rag/scoring.py; its coefficients are fitted on dev questions
-(``python -m rag.eval.tune``) and stored beside the reader (``calibration.json``) or where
+(``python -m rag.eval.bench.tune``) and stored beside the reader (``calibration.json``) or where
 ``calibration_file`` says. Applying it needs no scikit-learn.
 """
 
@@ -33,7 +33,7 @@ class Calibrator:
     """Logistic regression over standardised features: P(answer is right | features).
 
     Stored as JSON: ``features``, ``mean``, ``scale``, ``coefficients``, ``intercept``, and free
-    ``fitted_on`` notes. Fitted by ``python -m rag.eval.tune`` with scikit-learn; applying it needs none.
+    ``fitted_on`` notes. Fitted by ``python -m rag.eval.bench.tune`` with scikit-learn; applying it needs none.
     """
 
     features: tuple[str, ...]
@@ -133,12 +133,12 @@ def scorer_for(config: Config, reader_location: str) -> Scorer:
         path = Path(config.calibration_file).expanduser()
         calibrator = load_calibrator(path)
         if calibrator is None:
-            raise ConfigError(f"calibration_file {path} does not exist; run python -m rag.eval.tune to make one")
+            raise ConfigError(f"calibration_file {path} does not exist; run python -m rag.eval.bench.tune to make one")
     else:
         path = Path(reader_location) / CALIBRATION_FILE
         calibrator = load_calibrator(path) if Path(reader_location).is_dir() else None
         if calibrator is None:
-            log.warning("the reader %s has no %s: confidence is uncalibrated (python -m rag.eval.tune fits one)",
+            log.warning("the reader %s has no %s: confidence is uncalibrated (python -m rag.eval.bench.tune fits one)",
                         reader_location, CALIBRATION_FILE)
     if calibrator is not None and calibrator.span_scoring != config.span_scoring:
         log.warning("%s was fitted with span_scoring %r, not %r: its confidence may be off",

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ablations", action="store_true", help="also score every retrieval mode x top-k (1, 3, 5, 10)")
     evaluate.add_argument("--tune", action="store_true",
                           help="sweep the abstention threshold on the dev split and write the best into the config file "
-                               "(to tune every setting on two corpora: python -m rag.eval.tune)")
+                               "(to tune every setting on two corpora: python -m rag.eval.bench.tune)")
     evaluate.add_argument("--floors", type=Path, help="JSON floors; exit 1 when a score is below its floor")
     evaluate.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                           help="compare two saved --json runs (or --out folders) instead of running")

@@ -35,7 +35,7 @@ class Config:
     # "onnx-int8": ONNX Runtime, int8 weights except the first layer's (no PyTorch at query time;
     # exported from the model's weights on first use and cached in cache_dir). "onnx": the same in
     # float32. "torch": sentence-transformers on PyTorch. "auto": onnx-int8 on an x86 CPU with VNNI,
-    # onnx elsewhere (rag.embedder.resolved_embed_backend). python -m rag.eval.bench_quant (README,
+    # onnx elsewhere (rag.embedder.resolved_embed_backend). python -m rag.eval.bench.quant (README,
     # Performance): with VNNI, onnx-int8 embeds 1.6-2.1x as fast as onnx within the 0.01 recall@5
     # budget (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); on a 2-core Zen 1 without VNNI it embeds
     # 29 passages/s against 27 and loses a seeds question (recall@5 0.987 -> 0.974), so float32 there.
@@ -51,7 +51,7 @@ class Config:
     # within 0.24, but loses one seeds question end to end (EM 0.821 -> 0.808, budget 0.01). README, Performance.
     reader_backend: str = "onnx"
     cache_dir: Path = Path("~/.cache/rag")
-    # The answering defaults below were chosen for the shipped reader by python -m rag.eval.tune on dev
+    # The answering defaults below were chosen for the shipped reader by python -m rag.eval.bench.tune on dev
     # parts only; its report (every setting's dev score and read time, the calibration, the threshold)
     # is docs/tuning/report.md. Changing the chunks needs rag index --rebuild.
     chunk_chars: int = 400
@@ -66,7 +66,7 @@ class Config:
     rerank_depth: int = 20
     # "flat": exact dense search, every passage compared (fast enough for tens of thousands of
     # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
-    # rag.eval.bench measures its recall against flat. Changing it needs rag index --rebuild.
+    # rag.eval.bench.performance measures its recall against flat. Changing it needs rag index --rebuild.
     dense_index: str = "flat"
     # Where passages and vectors live. "faiss": FAISS + BM25 files in the index folder. "milvus":
     # a Milvus collection (pip install 'rag[milvus]'); store_uri is a Milvus Lite file (ends in .db;
@@ -83,7 +83,7 @@ class Config:
     max_answer_tokens: int = 20
     # How spans from different passages are compared (rag/scoring.py says what each means).
     span_scoring: str = "shared_softmax"
-    # The calibration of the confidence (JSON from python -m rag.eval.tune). "" means calibration.json
+    # The calibration of the confidence (JSON from python -m rag.eval.bench.tune). "" means calibration.json
     # in the reader's model folder; with none, confidence is the uncalibrated window probability.
     calibration_file: str = ""
     # Abstain when the calibrated confidence is below this (fitted by the tuning with the calibration).

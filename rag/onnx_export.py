@@ -36,7 +36,7 @@ _RECIPE = "opset17-torchscript-eager-v2"
 # layer: reader forward pass on 3x150 tokens 183 -> 168 ms (2-core Zen 1), logits within 1e-5. ORT's
 # transformer optimizer (fused Attention/SkipLayerNorm) on top gained nothing more (169 ms).
 _ATTENTION = "eager"
-# The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench_quant; README,
+# The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench.quant; README,
 # Performance). The embedder keeps its first layer in float32: of the seven dynamic variants (all
 # int8; layer 0, layer 5, attention Q/K/V, attention output, FFN in or FFN out kept), only layer 0
 # and FFN-in lose no seeds recall@5 (0.987), and layer 0 is the faster: SQuAD recall@5 0.866 -> 0.861,
@@ -174,7 +174,7 @@ def _quantize(kind: str, fp32: Path, int8: Path) -> None:
 
 def quantize(fp32: Path, int8: Path, keep_float32: tuple[str, ...] = ()) -> None:
     """int8 weights for every MatMul of ``fp32`` but those whose node name contains one of
-    ``keep_float32`` (dynamic quantisation, per channel; python -m rag.eval.bench_quant compares choices)."""
+    ``keep_float32`` (dynamic quantisation, per channel; python -m rag.eval.bench.quant compares choices)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.disable(logging.WARNING)  # its advice to pre-process is for vision models, not ours
@@ -198,7 +198,7 @@ def _float32_nodes(path: Path, keep: tuple[str, ...]) -> list[str]:
 def has_vnni() -> bool:
     """Whether this x86 CPU multiplies int8 with VNNI (or AMX): 8-bit weights exact, int8 ~2x float32.
 
-    Without it ONNX Runtime's int8 kernels are about as fast as float32 (python -m rag.eval.bench_quant
+    Without it ONNX Runtime's int8 kernels are about as fast as float32 (python -m rag.eval.bench.quant
     on a 2-core Zen 1: the int8 embedder 29 passages/s, float32 27; the int8 reader no faster).
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rag.eval.bench import BenchResult, ReaderResult, format_table, main
-from rag.eval.bench_scale import (
+from rag.eval.bench.performance import BenchResult, ReaderResult, format_table, main
+from rag.eval.bench.scale import (
     SQUAD,
     ScaleResult,
     growth,
@@ -18,7 +18,7 @@ from rag.eval.bench_scale import (
     measure_size,
     overlap_at_k,
 )
-from rag.eval.measure import Latency, latency
+from rag.eval.bench.measure import Latency, latency
 
 from rag.config import Config
 from tests.helpers import REPO, SEEDS
@@ -144,8 +144,8 @@ def test_scale_part_runs_on_tiny_sizes(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_backends_table_puts_each_backend_beside_the_others() -> None:
-    from rag.eval.bench_backends import BackendResult
-    from rag.eval.bench_backends import format_table as backends_table
+    from rag.eval.bench.backends import BackendResult
+    from rag.eval.bench.backends import format_table as backends_table
 
     def row(backend: str, default: bool, speeds: dict[int, float]) -> BackendResult:
         return BackendResult(backend, default, 1.5, Latency(0.04, 0.08), 0.74, 0.8, 10570, 0.67, 0.78, 30.0,
@@ -162,7 +162,7 @@ def test_backends_table_puts_each_backend_beside_the_others() -> None:
 def test_the_default_row_is_rag_as_it_ships() -> None:
     from rag.config import Config
     from rag.embedder import resolved_embed_backend
-    from rag.eval.bench_backends import config_for, describe
+    from rag.eval.bench.backends import config_for, describe
 
     assert config_for("default") == Config()  # no backend forced: whatever mix ships
     assert config_for("torch").embed_backend == config_for("torch").reader_backend == "torch"
@@ -173,7 +173,7 @@ def test_the_default_row_is_rag_as_it_ships() -> None:
 
 
 def test_quant_table_lists_each_variant_of_each_model() -> None:
-    from rag.eval.bench_quant import format_table as quant_table
+    from rag.eval.bench.quant import format_table as quant_table
 
     rows = [{"model": "embedder", "variant": "float32", "file_mb": 90.4, "seeds_recall_at_5": 0.987, "squad_recall_at_5": 0.866,
              "passages_per_s": 65.2, "cosine_to_float32": 1.0},
@@ -189,8 +189,8 @@ def test_systems_side_by_side_on_the_seeds(tmp_path: Path, embedder, reader) -> 
     """bench_systems' rows on real models: rag as it ships, never declining, and Haystack 2.31 with
     rag's embedder and reader, over the same questions; a row's figures come from its replies."""
     from rag.eval.gold import load_gold
-    from rag.eval.haystack_system import HaystackSystem
-    from rag.eval.systems import RagSystem, never_declining, paired_difference, run_system, score
+    from rag.eval.bench.haystack_system import HaystackSystem
+    from rag.eval.bench.qa_systems import RagSystem, never_declining, paired_difference, run_system, score
 
     questions = [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test"][:6]
     questions += [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test" and not q.answerable][:2]

@@ -32,7 +32,7 @@ def test_defaults() -> None:
     assert config.index_dir == Path(".rag-index")
     assert config.embed_model == ""
     assert config.reader_model == ""
-    # The tuned defaults (python -m rag.eval.tune; the figures are in docs/tuning/report.md).
+    # The tuned defaults (python -m rag.eval.bench.tune; the figures are in docs/tuning/report.md).
     assert (config.chunk_chars, config.chunk_overlap) == (400, 100)
     assert config.top_k == 6
     assert (config.retrieval, config.dense_weight) == ("weighted", 0.5)

@@ -266,8 +266,8 @@ print("HEAVY", heavy, code)
 
 
 def test_quantisation_variants_keep_the_matmuls_they_name(fp32_embedder: OnnxEmbedder) -> None:
-    """python -m rag.eval.bench_quant's variants select the MatMuls their names say, in the real export."""
-    from rag.eval.bench_quant import VARIANTS
+    """python -m rag.eval.bench.quant's variants select the MatMuls their names say, in the real export."""
+    from rag.eval.bench.quant import VARIANTS
     from rag.onnx_export import _float32_nodes
 
     kept = {key: _float32_nodes(fp32_embedder.model.path, keep) for key, (_, keep) in VARIANTS.items() if keep is not None}
@@ -285,7 +285,7 @@ def test_blockwise_int8_variant_is_made_and_stays_close(tmp_path: Path, fp32_emb
     and its vectors stay within a hair of float32 (the reader's logits: README, Performance)."""
     import onnx
 
-    from rag.eval.blockwise import blockwise_file
+    from rag.eval.bench.blockwise import blockwise_file
 
     target = tmp_path / "encoder-blockwise.onnx"
     blockwise_file(fp32_embedder.model.path, target)

@@ -87,6 +87,9 @@ def test_wheel_holds_only_what_rag_runs(wheel_names: set[str]) -> None:
     shipped = {n.removeprefix("rag/models/minilm-l6-squad/") for n in wheel_names if n.startswith("rag/models/")}
     assert shipped == {*READER_FILES, "calibration.json"}, "the reader folder ships a file rag does not read"
     assert not [n for n in wheel_names if n.endswith((".pyc", ".log")) or "onnxruntime_profile" in n or "/tests/" in n]
+    # The lab (benchmarks, tuning: eval/bench/) stays in the repository; the eval suite ships.
+    assert not [n for n in wheel_names if n.startswith("rag/eval/bench")]
+    assert "rag/eval/command.py" in wheel_names
 
 
 def test_wheel_declares_the_rag_command(wheel: Path) -> None:

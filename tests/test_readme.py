@@ -1,5 +1,5 @@
 """The README tells the truth: every `rag ask` example gives the answer it shows, and every Python
-example's `# value` comments hold, against the shipped defaults (python -m rag.eval.readme_examples
+example's `# value` comments hold, against the shipped defaults (python -m rag.eval.bench.readme_examples
 --write regenerates the shown outputs)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from rag.eval.readme_examples import README, answer_line, cli_examples, python_checks, python_examples, run_cli
+from rag.eval.bench.readme_examples import README, answer_line, cli_examples, python_checks, python_examples, run_cli
 
 from tests.helpers import SEEDS
 

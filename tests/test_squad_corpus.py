@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from rag.eval.gold import load_gold
-from rag.eval.squad_corpus import (
+from rag.eval.bench.squad_corpus import (
     SquadCorpus,
     SquadCorpusError,
     build_squad_corpus,

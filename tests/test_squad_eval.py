@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from rag.eval import squad
-from rag.eval.squad import Prediction, abstention_scores, best_threshold
-from rag.eval.squad_data import load_squad
+from rag.eval.bench import squad
+from rag.training.squad import Prediction, abstention_scores, best_threshold
+from rag.training.squad import load_squad
 
 TINY_V2 = {
     "version": "v2.0",

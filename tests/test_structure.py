@@ -97,6 +97,27 @@ def test_store_backends_do_not_import_the_sync() -> None:
         assert not graph[backend] & {"rag.store.sync", "rag.store.status", "rag.store"}, backend
 
 
+def test_nothing_the_product_runs_imports_the_lab() -> None:
+    """rag/, ui/ and the eval suite (`rag eval`) import no benchmark, and training reads SQuAD through
+    its own module: the lab (rag.eval.bench) may change or vanish without the product noticing."""
+    graph = import_graph()
+    lab = {name for name in graph if name == "rag.eval.bench" or name.startswith("rag.eval.bench.")}
+    assert {"rag.eval.bench.tune", "rag.eval.bench.systems"} <= lab
+    product = set(graph) - lab
+    assert "rag.eval.command" in product and "rag.training.progress" in product
+    offenders = {name: sorted(graph[name] & lab) for name in product if graph[name] & lab}
+    assert not offenders, offenders
+    training = {name: sorted(t for t in graph[name] if t.startswith("rag.eval")) for name in graph
+                if name.startswith("rag.training")}
+    assert not any(training.values()), training
+
+
+def test_the_lab_finder_sees_a_lab_import() -> None:
+    graph = import_graph()
+    assert "rag.eval.gold" in graph["rag.eval.bench.corpora"]  # a bench importing the suite is seen
+    assert "rag.training.squad" in graph["rag.eval.bench.squad"]
+
+
 def test_modules_are_small_or_say_why() -> None:
     long = []
     for name, path in modules().items():

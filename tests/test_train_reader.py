@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rag.eval.squad_data import SquadExample, load_squad
+from rag.training.squad import SquadExample, load_squad
 from safetensors.numpy import load_file
 
 from rag import Config

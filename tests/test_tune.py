@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rag.eval.calibration_fit import (
+from rag.eval.bench.calibration_fit import (
     THRESHOLDS,
     at_threshold,
     choose_threshold,
     fit_calibrator,
 )
 from rag.eval.gold import load_gold
-from rag.eval.sweep import (
+from rag.eval.bench.sweep import (
     AnswerSetting,
     ReadSetting,
     Retrieval,
@@ -23,8 +23,8 @@ from rag.eval.sweep import (
     outcomes,
     read_questions,
 )
-from rag.eval.corpora import squad_corpus
-from rag.eval.tune import choose
+from rag.eval.bench.corpora import squad_corpus
+from rag.eval.bench.tune import choose
 
 from rag import Config, Pipeline
 from rag.calibration import Scorer
@@ -94,7 +94,7 @@ def test_soft_labels_keep_a_long_right_answer_right() -> None:
     """Fitted to F1, an answer that overlaps the gold answer mostly counts as mostly right: the
     calibrator's target for it is its F1, not 0 (exact match's verdict)."""
     from rag.eval.gold import GoldQuestion
-    from rag.eval.sweep import Outcome
+    from rag.eval.bench.sweep import Outcome
     from rag.scoring import RankedAnswer
 
     def outcome(text: str, gold: str, logit: float) -> Outcome:

@@ -588,7 +588,7 @@ def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, tmp_path):
 
 def test_the_readmes_api_example_holds(server) -> None:
     """The README's gradio_client example, run against a real server (its URL swapped in)."""
-    from rag.eval.readme_examples import README, python_checks
+    from rag.eval.bench.readme_examples import README, python_checks
 
     block = next(b for b in README.read_text(encoding="utf-8").split("```python\n")[1:] if "gradio_client" in b)
     program = python_checks(block.split("```", 1)[0]).replace("http://127.0.0.1:7860/", server[0])
@@ -726,14 +726,14 @@ def test_questions_are_answered_while_a_large_upload_is_indexed(page, server):
     """Issue 30, item 3: uploads are indexed in a queue of their own, so a slow upload delays only its
     uploader. Asked through /ask while ~190 KB (about 500 passages to embed) is indexed, questions
     keep being answered before the upload is done (32 in 0.2-0.45 s each, one CPU) where in one
-    queue the second waited 5.7 s, for all of it. (python -m rag.eval.bench_upload measures it at 1 MB.)"""
+    queue the second waited 5.7 s, for all of it. (python -m rag.eval.bench.upload measures it at 1 MB.)"""
     from gradio_client import Client
 
     url, _ = server
     client = Client(url, verbose=False)
     question = "Where did Ahn Gyu-back and Gen Nakatani meet?"
     assert client.predict(question, api_name="/ask")["answer"] == "Seoul"
-    from rag.eval.bench_upload import long_log
+    from rag.eval.bench.upload import long_log
 
     data = long_log(1_450).encode()
     assert 180_000 < len(data) < 200_000  # under the server's max_upload_bytes

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.eval.squad_data import load_squad
+from rag.training.squad import load_squad
 from rag.training.negatives import mine_negatives, parse_shares
 from rag.training.settings import TrainSettings
 

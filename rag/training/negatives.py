@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.chunker import chunk, sentence_around
-from rag.eval.squad_data import SquadExample
+from rag.training.squad import SquadExample
 from rag.types import Document
 
 NEGATIVE_KINDS = ("removed", "retrieved", "sibling", "bm25")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rag.eval.squad_data import SquadExample, load_squad
+from rag.training.squad import SquadExample, load_squad
 from rag.reader import ExtractiveReader
 
 
@@ -46,7 +46,7 @@ def score_dev(model: Any, tokenizer: Any, dev: DevSets, device: str) -> dict[str
     from tokenizers import Tokenizer
 
     from rag import Config
-    from rag.eval.squad import abstention_scores, best_threshold, predict, score
+    from rag.training.squad import abstention_scores, best_threshold, predict, score
     from rag.model_paths import SHIPPED_READER_DIR
     from rag.tokenization import configured
 

@@ -1,8 +1,8 @@
-"""A generated folder of many documents for the scale benchmark (eval/bench_files.py): SQuAD train
+"""A generated folder of many documents for the scale benchmark (eval/bench/files.py): SQuAD train
 paragraphs written as .txt, .md, .html, .pdf and .docx files of 1 KB to 1 MB, with questions whose
 answers are in them.
 
-    python -m rag.eval.file_corpus --squad ../shared/data/squad/train-v1.1.json --files 10000 --out /tmp/files
+    python -m rag.eval.bench.file_corpus --squad ../shared/data/squad/train-v1.1.json --files 10000 --out /tmp/files
 
 File i is the same in every corpus made from the same data, so the first 1,000 files of a 10,000-file
 corpus are the 1,000-file corpus. Sizes: 85.5 % 1-4 KB, 14 % 4-32 KB, 0.5 % 32 KB-1 MB (log-uniform
@@ -102,7 +102,7 @@ def _render(kind: str, title: str, texts: list[str]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.file_corpus", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.file_corpus", description=__doc__.split("\n")[0])
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD train-v1.1.json")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--out", type=Path, required=True)

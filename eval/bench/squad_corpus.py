@@ -1,13 +1,13 @@
 """Turn a SQuAD file into a corpus folder (one .txt per article) and a gold file for `rag eval`.
 
-    python -m rag.eval.squad_corpus --data ../shared/data/squad/dev-v1.1.json --out /tmp/squad [--limit N] [--overwrite]
+    python -m rag.eval.bench.squad_corpus --data ../shared/data/squad/dev-v1.1.json --out /tmp/squad [--limit N] [--overwrite]
     rag index --corpus /tmp/squad/corpus --index /tmp/squad/index
     rag eval --gold /tmp/squad/gold.jsonl --corpus /tmp/squad/corpus --index /tmp/squad/index
 
 Why: the seeds and their gold questions were written here, by the people who tune rag, so scores
 on them flatter it. SQuAD's articles and questions were written by others; as a corpus folder they
 measure the whole pipeline (retrieval over every article of the file, reading, citations, and on
-v2.0 abstention) on text no one here chose. `rag.eval.squad` measures the reader alone instead.
+v2.0 abstention) on text no one here chose. `rag.eval.bench.squad` measures the reader alone instead.
 
 Each article becomes NNN_<slug>.txt: its title, a blank line, then its paragraphs joined by blank
 lines, copied character for character, so every SQuAD answer offset still points at its answer
@@ -28,7 +28,7 @@ from typing import Any
 from rag.atomic import write_atomic
 from rag.errors import RagError
 
-from .squad_data import load_squad
+from rag.training.squad import load_squad
 
 # Only names this module writes; --overwrite removes stale ones and never touches other files.
 _ARTICLE_FILE = re.compile(r"\d{3,}_[a-z0-9_]+\.txt")
@@ -145,7 +145,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.squad_corpus", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.squad_corpus", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a SQuAD JSON file (v1.1 or v2.0)")
     parser.add_argument("--out", type=Path, required=True, help="folder to hold corpus/ and gold.jsonl")
     parser.add_argument("--limit", type=int, help="keep the first N questions (the corpus keeps every article)")

@@ -18,8 +18,8 @@ from rag.calibration import Calibrator
 from rag.errors import RagError
 from rag.scoring import CALIBRATED_FEATURES
 
-from .metrics import expected_calibration_error, mean, reliability_table
-from .sweep import Outcome
+from rag.eval.metrics import expected_calibration_error, mean, reliability_table
+from rag.eval.bench.sweep import Outcome
 
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
 # The most answerable questions rag may decline on any dev corpus (issue 29's target on test parts).

@@ -1,4 +1,4 @@
-"""Blockwise int8 of an ONNX model: ONNX Runtime's MatMulNBits, for python -m rag.eval.bench_quant."""
+"""Blockwise int8 of an ONNX model: ONNX Runtime's MatMulNBits, for python -m rag.eval.bench.quant."""
 
 from __future__ import annotations
 

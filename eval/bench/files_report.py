@@ -1,4 +1,4 @@
-"""The report of eval/bench_files.py: its table, issue 31's targets judged, and its plot."""
+"""The report of eval/bench/files.py: its table, issue 31's targets judged, and its plot."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .measure import cpu_name
+from rag.eval.bench.measure import cpu_name
 
 
 def report(rows: list[dict[str, Any]], command: str, minutes: float, store: str = "FAISS store",
@@ -15,7 +15,7 @@ def report(rows: list[dict[str, Any]], command: str, minutes: float, store: str 
         f"<!-- written by: {command} -->", "",
         "# rag on a folder of many documents", "",
         f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({minutes:.0f} minutes), {store}. Corpora from "
-        "eval/file_corpus.py (SQuAD train paragraphs as .txt/.md/.html/.pdf/.docx, 1 KB-1 MB). Cold: a new "
+        "eval/bench/file_corpus.py (SQuAD train paragraphs as .txt/.md/.html/.pdf/.docx, 1 KB-1 MB). Cold: a new "
         "`rag ask` process, nothing changed (median of 3), beside the same on seeds/ in the same run. Warm: "
         "`Pipeline.ask` p50 over 20 questions, beside seeds/. Changed: one .txt file edited, then a new "
         "`rag ask` about the edit (its whole run); serve: from the edit until a running `rag serve` answers from it.",

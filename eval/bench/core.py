@@ -1,6 +1,6 @@
 """Timings of the core pipeline on a corpus: index build, cold `rag ask`, warm `Pipeline.ask`.
 
-    python -m rag.eval.bench_core [--corpus seeds] [--gold tests/data/core_questions.jsonl] [--repeat 3]
+    python -m rag.eval.bench.core [--corpus seeds] [--gold tests/data/core_questions.jsonl] [--repeat 3]
 
 Run it on an otherwise idle machine; it prints one table (and --json prints the figures).
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 from rag import Pipeline
 from rag.config import load_config
 
-from .gold import load_gold
+from rag.eval.gold import load_gold
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_core", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.core", description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("seeds"))
     parser.add_argument("--gold", type=Path, default=Path("tests/data/core_questions.jsonl"))
     parser.add_argument("--repeat", type=int, default=3, help="cold starts and passes over the questions")

@@ -1,6 +1,6 @@
 """PyTorch against ONNX Runtime (float32, int8), side by side in one run: speed, memory and accuracy.
 
-    python -m rag.eval.bench_backends [--backends default,onnx,onnx-int8,torch] [--sizes 2000,10000,20000]
+    python -m rag.eval.bench.backends [--backends default,onnx,onnx-int8,torch] [--sizes 2000,10000,20000]
         [--squad-questions 10570] [--requests 500] [--out FILE]
 
 Per backend (the embedder and the reader both on it; ``default`` is rag's default configuration as
@@ -37,14 +37,14 @@ from rag.corpus import content_hash
 from rag.embedder import Embedder, make_embedder, resolved_embed_backend
 from rag.types import Document
 
-from .bench_scale import SQUAD, squad_passages
-from .gold import load_gold, write_gold
-from .measure import Latency, latency, timed
-from .runner import run_eval
-from .squad import evaluate
-from .squad_data import load_squad
+from rag.eval.bench.scale import SQUAD, squad_passages
+from rag.eval.gold import load_gold, write_gold
+from rag.eval.bench.measure import Latency, latency, timed
+from rag.eval.runner import run_eval
+from rag.eval.bench.squad import evaluate
+from rag.training.squad import load_squad
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COLD_STARTS = 3
 
 
@@ -127,7 +127,7 @@ def _cold_ask(question: str, config: Config, cwd: Path) -> float:
 
 def _squad_end_to_end(config: Config, work: Path) -> dict[str, float]:
     """rag over a corpus of all 48 dev-v1.1 articles, asked the tuning's test questions (issue 14's protocol)."""
-    from .corpora import squad_corpus
+    from rag.eval.bench.corpora import squad_corpus
 
     corpus = squad_corpus("squad", SQUAD / "dev-v1.1.json", work, dev_sample=0, test_every=20, seed=0)
     gold = work / "squad-test.jsonl"
@@ -220,7 +220,7 @@ def format_table(results: list[BackendResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_backends", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.backends", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=",".join((DEFAULT, *BACKENDS)))
     parser.add_argument("--sizes", default="2000,10000,20000", help="embedding throughput at these many passages")
     parser.add_argument("--squad-questions", type=int, default=10570, help="the first N dev-v1.1 questions (all: 10570)")

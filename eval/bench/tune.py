@@ -1,13 +1,13 @@
 """Tune the whole pipeline for a reader on the dev parts of three kinds of corpus; write the report into docs/.
 
-    python -m rag.eval.tune --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
+    python -m rag.eval.bench.tune --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
         [--out docs/tuning] [--work /tmp/rag-tune] [--dev-sample 250] [--read-budget-ms 135] [--reader DIR] \\
         [--only TEXT] [--sweep FILE] [--write-calibration]
 
 Dev parts: the seeds with eval/gold.jsonl (news), SQuAD dev-v1.1 as a corpus (Wikipedia; 250
 questions sampled from the first half of its articles), the man pages of eval/docs/ (technical
 documentation; its dev documents), and SQuAD dev-v2.0 likewise for the calibration and the
-threshold (it has unanswerable questions). No test part is read here: python -m rag.eval.bench_systems
+threshold (it has unanswerable questions). No test part is read here: python -m rag.eval.bench.systems
 reports them, beside Haystack.
 
 1. Sweep: every chunk setting and reader window (one index and one reading each), then every
@@ -44,9 +44,9 @@ from rag.config import SPAN_SCORINGS
 from rag.embedder import make_embedder
 from rag.reader import ExtractiveReader
 
-from .calibration_fit import at_threshold, calibration_error, choose_threshold, fit_calibrator
-from .corpora import KINDS, Corpus, docs_corpus, seeds_corpus, squad_corpus
-from .sweep import (
+from rag.eval.bench.calibration_fit import at_threshold, calibration_error, choose_threshold, fit_calibrator
+from rag.eval.bench.corpora import KINDS, Corpus, docs_corpus, seeds_corpus, squad_corpus
+from rag.eval.bench.sweep import (
     AnswerSetting,
     Outcome,
     ReadSetting,
@@ -58,7 +58,7 @@ from .sweep import (
     read_latency,
     read_questions,
 )
-from .tune_report import write_tune_report
+from rag.eval.bench.tune_report import write_tune_report
 
 READ_SETTINGS = (ReadSetting(400, 100), ReadSetting(600, 150), ReadSetting(800, 240), ReadSetting(600, 150, 384, 128))
 RETRIEVALS = (Retrieval("bm25"), Retrieval("dense"), Retrieval("hybrid", 10), Retrieval("hybrid", 60),
@@ -127,7 +127,7 @@ def carry_over(dev: dict[str, list[Outcome]], span_scoring: str) -> list[dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.tune", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.tune", description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD dev-v1.1 JSON")
     parser.add_argument("--squad-v2", type=Path, required=True, help="SQuAD dev-v2.0 JSON (calibration and threshold)")
     parser.add_argument("--gold", type=Path, default=Path("eval/gold.jsonl"))
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader", default="", help="a reader folder or id to tune for (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    args.command = "python -m rag.eval.tune " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    args.command = "python -m rag.eval.bench.tune " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     base = Config(reader_model=args.reader)
     embedder = make_embedder(base)
     corpora = [seeds_corpus(args.gold, args.corpus, args.work), squad_corpus("squad-v1.1", args.squad, args.work, args.dev_sample, 1, args.seed),
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     for corpus in tuned:
         pipeline = corpus_pipeline(config, corpus.folder, corpus.work, setting.read, embedder, reader)
         dev[corpus.name] = outcomes(read_questions(pipeline, reader, corpus.dev, [setting.answer.mode], config.top_k), setting.answer)
-    note = (f"python -m rag.eval.tune: dev parts of {', '.join(c.name for c in tuned)} "
+    note = (f"python -m rag.eval.bench.tune: dev parts of {', '.join(c.name for c in tuned)} "
             f"({', '.join(str(len(c.dev)) for c in tuned)} questions), setting: {setting.label}")
     calibrator = fit_calibrator(dev, config.span_scoring, note)
     threshold, table = choose_threshold(dev, calibrator)

@@ -1,6 +1,6 @@
 """Performance of rag: latency on seeds/, index growth on SQuAD passages, flat vs HNSW, reader speed.
 
-    python -m rag.eval.bench [--sizes 2000,10000,20000] [--questions 200] [--out bench.json] [--parts seeds,scale,reader]
+    python -m rag.eval.bench.performance [--sizes 2000,10000,20000] [--questions 200] [--out bench.json] [--parts seeds,scale,reader]
 
 Run it by hand on an otherwise idle machine: figures taken under load mean little. The SQuAD
 train paragraphs are the corpus (each one a document, chunked as rag chunks); the first
@@ -25,14 +25,14 @@ from pathlib import Path
 from rag import Pipeline
 from rag.config import Config
 
-from . import bench_backends
-from .bench_scale import SQUAD, MilvusResult, ScaleResult, growth, run_scale
-from .gold import load_gold
-from .measure import Latency, latency
-from .squad import evaluate
-from .squad_data import SquadExample, load_squad
+from rag.eval.bench import backends as backends_bench
+from rag.eval.bench.scale import SQUAD, MilvusResult, ScaleResult, growth, run_scale
+from rag.eval.gold import load_gold
+from rag.eval.bench.measure import Latency, latency
+from rag.eval.bench.squad import evaluate
+from rag.training.squad import SquadExample, load_squad
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COLD_STARTS = 3
 WARM_PASSES = 2
 PARTS = {"seeds", "scale", "reader", "milvus", "backends"}
@@ -138,7 +138,7 @@ def format_table(result: BenchResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.performance", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000,20000", help="passages per corpus, comma-separated")
     parser.add_argument("--questions", type=int, default=200, help="the first N SQuAD dev-v1.1 questions")
     parser.add_argument("--parts", default="seeds,scale,reader",
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     scale, milvus = run_scale(sizes, [e.question for e in examples], config, stores, args.vectors) if stores else ([], [])
     reader = run_reader(examples, config) if "reader" in parts else []
     if "backends" in parts:  # its own table: PyTorch and ONNX Runtime side by side
-        bench_backends.main(["--sizes", args.sizes, "--squad-questions", str(args.questions),
+        backends_bench.main(["--sizes", args.sizes, "--squad-questions", str(args.questions),
                              "--out", str(args.out.with_name(args.out.stem + "-backends.json"))])
     result = BenchResult(seeds, scale, growth(scale), reader, milvus)
     print(format_table(result))

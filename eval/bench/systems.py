@@ -1,6 +1,6 @@
 """rag beside its peers on the test parts of every corpus it is measured on, written into docs/.
 
-    python -m rag.eval.bench_systems --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
+    python -m rag.eval.bench.systems --squad ../shared/data/squad/dev-v1.1.json --squad-v2 ../shared/data/squad/dev-v2.0.json \\
 [--systems rag,baseline,haystack] [--squad-every 10] \\
         [--reader-row NAME=CONFIG_TOML] [--reader-alone] --out docs/benchmark.md
 
@@ -9,7 +9,7 @@ docs gold file (eval/docs/, --docs-gold), SQuAD dev-v1.1 and dev-v2.0 as corpora
 questions of the second half of the articles, every Nth). Rows: rag as it ships, and the same
 replies never declining; ``baseline``, a plain pipeline (dense top 5 over 400-character passages,
 raw logits, never declining); ``haystack``, Haystack 2.31 with rag's embedder and reader
-(eval/haystack_system.py), also never declining; each ``--reader-row`` is rag with the reader,
+(eval/bench/haystack_system.py), also never declining; each ``--reader-row`` is rag with the reader,
 calibration and settings of a config file (eval/readers/minilm-l6-squad.toml: the first reader as
 it shipped). ``--reader-alone`` adds each reader on SQuAD with its own paragraph
 (all of dev-v1.1; dev-v2.0 with the threshold tuned on its first half, reported on the second).
@@ -31,15 +31,15 @@ from rag import Config, load_config
 from rag.embedder import make_embedder
 from rag.reader import ExtractiveReader
 
-from .gold import GoldQuestion, load_gold
-from .measure import cpu_name
-from .squad import evaluate
-from .squad_data import load_squad
-from .systems import RagSystem, Row, never_declining, paired_difference, run_system, score
-from .corpora import DOCS_CORPUS, DOCS_GOLD, squad_corpus
-from .tune import BASELINE
+from rag.eval.gold import GoldQuestion, load_gold
+from rag.eval.bench.measure import cpu_name
+from rag.eval.bench.squad import evaluate
+from rag.training.squad import load_squad
+from rag.eval.bench.qa_systems import RagSystem, Row, never_declining, paired_difference, run_system, score
+from rag.eval.bench.corpora import DOCS_CORPUS, DOCS_GOLD, squad_corpus
+from rag.eval.bench.tune import BASELINE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ def systems(args: argparse.Namespace) -> list[Any]:
         baseline = BASELINE.config(Config())
         made.append(RagSystem("baseline", baseline, threshold=0.0, models=(models[0], ExtractiveReader(baseline))))
     if "haystack" in wanted:
-        from .haystack_system import HaystackSystem
+        from rag.eval.bench.haystack_system import HaystackSystem
 
         made.append(HaystackSystem())
     return made
@@ -155,7 +155,7 @@ def _share(value: float, count: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_systems", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.systems", description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, help="SQuAD dev-v1.1 JSON")
     parser.add_argument("--squad-v2", type=Path, help="SQuAD dev-v2.0 JSON")
     parser.add_argument("--gold", type=Path, default=REPO / "eval" / "gold.jsonl")
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reader-alone needs --squad and --squad-v2")
     started = time.perf_counter()
     result = measure(args)
-    command = "python -m rag.eval.bench_systems " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m rag.eval.bench.systems " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(result, command, time.perf_counter() - started) + "\n", encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps({"command": command, "cpu": cpu_name(),

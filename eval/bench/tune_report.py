@@ -1,4 +1,4 @@
-"""The report of ``python -m rag.eval.tune``: the sweep (table and plot), the chosen point, the
+"""The report of ``python -m rag.eval.bench.tune``: the sweep (table and plot), the chosen point, the
 calibration, what each threshold does on each dev part, and the carry-over to an unseen kind."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from rag.calibration import Calibrator
 
-from .calibration_fit import Decline
-from .measure import cpu_name
-from .report import _figure, _save, _write_text
+from rag.eval.bench.calibration_fit import Decline
+from rag.eval.bench.measure import cpu_name
+from rag.eval.report import _figure, _save, _write_text
 
 
 def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any], threshold: float,
@@ -27,7 +27,7 @@ def write_tune_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, A
         f"Command: `{args.command}`", "",
         f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} (read times are this CPU's). Dev questions: "
         + ", ".join(f"{n} {k}" for n, k in sizes.items()) + ". No test part is read here "
-        "(python -m rag.eval.bench_systems reports them).", "",
+        "(python -m rag.eval.bench.systems reports them).", "",
         "## Sweep on dev (never declining; objective = mean over the kinds of (EM + F1) / 2)", "",
         "![accuracy against read latency](sweep.png)", "",
         "| setting | " + " | ".join(f"{c} EM / F1" for c in corpora) + " | objective | read p50 ms (seeds) |",

@@ -1,4 +1,4 @@
-"""The scale part of ``python -m rag.eval.bench``: index growth on SQuAD passages, flat vs HNSW, Milvus.
+"""The scale part of ``python -m rag.eval.bench.performance``: index growth on SQuAD passages, flat vs HNSW, Milvus.
 
 Each size runs in a fresh process, so its peak RSS is its own; the largest corpus is embedded once
 and its vectors reused for every size and index kind.
@@ -32,10 +32,10 @@ from rag.store.segment import write_segment
 from rag.store.milvus_store import passage_id
 from rag.types import Chunk, Document
 
-from .measure import Latency, latency, timed
-from .squad_data import load_squad
+from rag.eval.bench.measure import Latency, latency, timed
+from rag.training.squad import load_squad
 
-SQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad"
+SQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad"
 
 
 @dataclass(frozen=True, slots=True)

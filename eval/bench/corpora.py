@@ -9,10 +9,10 @@ import json
 import random
 from pathlib import Path
 
-from .gold import GoldQuestion, load_gold
-from .squad_corpus import build_squad_corpus
+from rag.eval.gold import GoldQuestion, load_gold
+from rag.eval.bench.squad_corpus import build_squad_corpus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS_GOLD = REPO / "eval" / "docs" / "gold.jsonl"
 DOCS_CORPUS = REPO / "eval" / "docs" / "corpus"
 # What kind of text each corpus is: a threshold fitted on two kinds is checked on the third.

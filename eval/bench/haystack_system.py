@@ -23,7 +23,7 @@ from rag.corpus import load_corpus
 from rag.errors import RagError
 from rag.model_paths import embedder_location, reader_location
 
-from .systems import Reply
+from rag.eval.bench.qa_systems import Reply
 
 SPLIT_WORDS, SPLIT_OVERLAP, TOP_K = 100, 20, 5
 

@@ -1,4 +1,4 @@
-"""The settings sweep behind ``python -m rag.eval.tune``: read each question once per reading setting,
+"""The settings sweep behind ``python -m rag.eval.bench.tune``: read each question once per reading setting,
 then score every retrieval and answer-scoring choice from that one reading.
 
 A passage's reading does not depend on the other passages read with it, so the union of the
@@ -23,8 +23,8 @@ from rag.retriever import IndexRetriever
 from rag.scoring import RankedAnswer, rank_answers
 from rag.types import Hit, Span
 
-from .gold import GoldQuestion
-from .metrics import exact_match, f1, mean, percentile
+from rag.eval.gold import GoldQuestion
+from rag.eval.metrics import exact_match, f1, mean, percentile
 
 
 @dataclass(frozen=True, slots=True)

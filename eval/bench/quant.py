@@ -1,6 +1,6 @@
 """int8 variants of the embedder and the reader beside float32, in one run: accuracy lost, speed gained.
 
-    python -m rag.eval.bench_quant [--kinds encoder,qa] [--variants fp32,all,...] [--squad-questions 2000] [--out FILE]
+    python -m rag.eval.bench.quant [--kinds encoder,qa] [--variants fp32,all,...] [--squad-questions 2000] [--out FILE]
 
 Most variants are ONNX Runtime's dynamic quantisation (per channel, one scale per activation
 tensor) of the cached float32 export, some MatMuls kept in float32 (rag/onnx_export.py ships one
@@ -39,15 +39,15 @@ from rag.onnx_backend import OnnxEncoder, OnnxQaModel
 from rag.onnx_export import cached_export, quantize
 from rag.reader import ExtractiveReader
 
-from .bench_backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
-from .bench_scale import SQUAD, squad_passages
-from .blockwise import blockwise_file
-from .gold import load_gold, write_gold
-from .measure import timed
-from .runner import run_eval
-from .squad import predict, score
-from .squad_data import load_squad
-from .tune import Corpus, seeds_corpus, squad_corpus
+from rag.eval.bench.backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
+from rag.eval.bench.scale import SQUAD, squad_passages
+from rag.eval.bench.blockwise import blockwise_file
+from rag.eval.gold import load_gold, write_gold
+from rag.eval.bench.measure import timed
+from rag.eval.runner import run_eval
+from rag.training.squad import predict, score
+from rag.training.squad import load_squad
+from rag.eval.bench.tune import Corpus, seeds_corpus, squad_corpus
 
 LAYERS = range(6)
 # Key: (what it is, the MatMuls kept in float32: substrings of the exported node names; None: all float32).
@@ -203,7 +203,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_quant", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.quant", description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", default="encoder,qa", help="encoder (the embedder), qa (the reader), or both")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="some of " + ", ".join(VARIANTS) + " (fp32 first: the reference)")

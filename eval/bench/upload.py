@@ -1,6 +1,6 @@
 """Questions while a large upload is indexed: the web chat's /ask latency idle and during the upload.
 
-    python -m rag.eval.bench_upload [--upload-kb 1000] [--out docs/upload-latency.md]
+    python -m rag.eval.bench.upload [--upload-kb 1000] [--out docs/upload-latency.md]
 
 Starts `rag serve` over a copy of seeds/ (uploads allowed up to twice the upload's size), asks the
 same question through /ask (gradio_client) 20 times idle, then uploads one generated document of
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .measure import cpu_name, wait_for_server
+from rag.eval.bench.measure import cpu_name, wait_for_server
 
 QUESTION = "Where did Ahn Gyu-back and Gen Nakatani meet?"
-_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+_SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 
 def long_log(entries: int) -> str:
@@ -43,7 +43,7 @@ def p95(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_upload", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.upload", description=__doc__.split("\n")[0])
     parser.add_argument("--upload-kb", type=int, default=1000, help="size of the uploaded document (default 1000)")
     parser.add_argument("--out", type=Path, default=Path("docs/upload-latency.md"))
     args = parser.parse_args(argv)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return f"p50 {1000 * statistics.median(values):.0f} ms, p95 {1000 * p95(values):.0f} ms, max {1000 * max(values):.0f} ms"
 
     report = (
-        "<!-- written by: python -m rag.eval.bench_upload"
+        "<!-- written by: python -m rag.eval.bench.upload"
         + (f" --upload-kb {args.upload_kb}" if args.upload_kb != 1000 else "") + f" --out {args.out} -->\n\n"
         f"# /ask while a large upload is indexed\n\nMeasured {time.strftime('%Y-%m-%d')} on {cpu_name()}.\n\n"
         f"`rag serve` over seeds/; the question \"{QUESTION}\" through /ask (gradio_client).\n\n"

@@ -1,6 +1,6 @@
 """The README's examples, run against the shipped defaults: its sample output is generated, never typed.
 
-    python -m rag.eval.readme_examples [--write]
+    python -m rag.eval.bench.readme_examples [--write]
 
 Two kinds of example, both over seeds/:
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 _CLI_BLOCK = re.compile(r"```\n\$ (rag ask [^\n]+)\n(.*?)```", re.DOTALL)
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -108,7 +108,7 @@ def check(write: bool = False, run: Callable[[str, Path], str] = run_cli) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.readme_examples", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.readme_examples", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="rewrite the README's `rag ask` outputs with today's")
     args = parser.parse_args(argv)
     problems = check(write=args.write)

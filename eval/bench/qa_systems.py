@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 from rag import Config, Pipeline
 
-from .gold import GoldQuestion
-from .metrics import exact_match, f1, mean, percentile
+from rag.eval.gold import GoldQuestion
+from rag.eval.metrics import exact_match, f1, mean, percentile
 
 
 @dataclass(frozen=True, slots=True)

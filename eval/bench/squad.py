@@ -1,6 +1,6 @@
 """The reader alone on SQuAD: EM, F1, questions per second, peak memory; on v2.0 also abstention.
 
-    python -m rag.eval.squad --data ../shared/data/squad/dev-v1.1.json [--limit N] [--backend torch,onnx] [--json]
+    python -m rag.eval.bench.squad --data ../shared/data/squad/dev-v1.1.json [--limit N] [--backend torch,onnx] [--json]
 
 Each question is read with its own paragraph, as one passage, by rag's reader (the same windows,
 span rules and probabilities as the pipeline). On a SQuAD v2.0 file the project's abstention rule
@@ -11,12 +11,9 @@ articles and reported on the second half.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import resource
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,70 +21,10 @@ from rag.config import BACKENDS, Config, load_config
 from rag.reader import ExtractiveReader
 from rag.types import Chunk
 
-from .metrics import exact_match, f1, mean
-from .squad_data import SquadExample, load_squad
+from rag.training.squad import Prediction, SquadExample, abstention_scores, best_threshold, load_squad, predict, score
 
 # Published dev-v1.1 scores of a well-known small reader, printed beside ours for comparison.
 REFERENCE = {"model": "distilbert-base-cased-distilled-squad (66M params, published)", "em": 0.796, "f1": 0.871}
-_QUESTIONS_PER_CALL = 32
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Prediction:
-    qid: str
-    text: str
-    probability: float
-
-
-def predict(reader: ExtractiveReader, examples: Sequence[SquadExample]) -> tuple[list[Prediction], float]:
-    """The best span for each question, and the seconds it took."""
-    predictions = []
-    started = time.perf_counter()
-    for i in range(0, len(examples), _QUESTIONS_PER_CALL):
-        group = examples[i : i + _QUESTIONS_PER_CALL]
-        requests = [(e.question, [Chunk(e.qid, 0, 0, len(e.context), e.context)]) for e in group]
-        for e, spans in zip(group, reader.read_many(requests)):
-            best = spans[0] if spans else None
-            predictions.append(Prediction(e.qid, best.text if best else "", best.probability if best else 0.0))
-    return predictions, time.perf_counter() - started
-
-
-def score(examples: Sequence[SquadExample], predictions: Sequence[Prediction]) -> dict[str, float]:
-    """EM and F1 over the answerable questions (every prediction counts as an answer)."""
-    pairs = [(e, p) for e, p in zip(examples, predictions) if e.answers]
-    return {"em": mean([exact_match(p.text, e.answers) for e, p in pairs]), "f1": mean([f1(p.text, e.answers) for e, p in pairs])}
-
-
-def abstention_scores(examples: Sequence[SquadExample], predictions: Sequence[Prediction], threshold: float) -> dict[str, float]:
-    """SQuAD v2.0 scores when rag abstains below ``threshold``: HasAns F1, NoAns accuracy, overall F1."""
-    has_ans, no_ans = [], []
-    for e, p in zip(examples, predictions):
-        answered = p.probability >= threshold
-        if e.answers:
-            has_ans.append(f1(p.text, e.answers) if answered else 0.0)
-        else:
-            no_ans.append(0.0 if answered else 1.0)
-    return {"has_ans_f1": mean(has_ans), "no_ans_accuracy": mean(no_ans), "overall_f1": mean(has_ans + no_ans),
-            "has_ans": len(has_ans), "no_ans": len(no_ans)}
-
-
-def best_threshold(examples: Sequence[SquadExample], predictions: Sequence[Prediction]) -> float:
-    """The threshold with the best overall F1 (ties: the lowest), swept over the predictions' probabilities."""
-    # Raising the threshold past one prediction's probability turns its answer into an abstention:
-    # the overall score loses its F1 (answerable) or gains 1 (unanswerable). One sorted pass.
-    # Sorted by probability alone: equal probabilities must not compare an F1 with None.
-    items = sorted(
-        ((p.probability, f1(p.text, e.answers) if e.answers else None) for e, p in zip(examples, predictions)),
-        key=lambda item: item[0],
-    )
-    total = sum(f for _, f in items if f is not None)
-    best_total, best_t = total, 0.0
-    for i, (probability, f) in enumerate(items):
-        total += 1.0 if f is None else -f
-        following = items[i + 1][0] if i + 1 < len(items) else probability + 1e-6
-        if following > probability and total > best_total:
-            best_total, best_t = total, following
-    return best_t
 
 
 def evaluate(config: Config, examples: list[SquadExample]) -> dict[str, Any]:
@@ -128,7 +65,7 @@ def _abstention_report(examples: list[SquadExample], predictions: list[Predictio
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.squad", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.squad", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a SQuAD JSON file (v1.1 or v2.0)")
     parser.add_argument("--limit", type=int, help="the first N questions in file order")
     parser.add_argument("--reader", help="reader model folder or id (default: the shipped reader)")

@@ -1,10 +1,10 @@
 """rag on a folder of many documents: what a first index, a question and a one-file change cost at 1k,
 3k and 10k files, written into docs/.
 
-    python -m rag.eval.bench_files --squad ../shared/data/squad/train-v1.1.json \\
+    python -m rag.eval.bench.files --squad ../shared/data/squad/train-v1.1.json \\
         [--sizes 1000,3000,10000] [--work /tmp/rag-files] --out docs/scale-files.md
 
-The corpora are eval/file_corpus.py's (mixed .txt/.md/.html/.pdf/.docx, 1 KB-1 MB; the smaller are
+The corpora are eval/bench/file_corpus.py's (mixed .txt/.md/.html/.pdf/.docx, 1 KB-1 MB; the smaller are
 the first files of the larger, hard-linked). Every figure is a real `rag` process: the first
 `rag index` (time, passages/s, peak RSS, size on disk), `rag ask` cold with nothing changed (beside
 `rag ask` on seeds/, in the same run), warm `Pipeline.ask` p50 (beside seeds/), and one file
@@ -30,11 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from .file_corpus import make_corpus
-from .files_report import plot, report
-from .measure import wait_for_server
+from rag.eval.bench.file_corpus import make_corpus
+from rag.eval.bench.files_report import plot, report
+from rag.eval.bench.measure import wait_for_server
 
-_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+_SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 STORES = {"faiss": "FAISS store", "milvus-lite": "Milvus Lite store (a file in the index folder)",
           "milvus-server": "Milvus server store (the `milvus` package's server, its default settings)"}
 _FACT = "The harbour master of Ulsan in 2031 was Kim Da-eun, the ministry said."
@@ -194,7 +194,7 @@ def measure(size: int, files: Path, work: Path, questions: list[dict], seeds: tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench_files", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.bench.files", description=__doc__.split("\n")[0])
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD train-v1.1.json")
     parser.add_argument("--sizes", default="1000,3000,10000")
     parser.add_argument("--store", choices=STORES, default="faiss",
@@ -213,14 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(seeds_index, ignore_errors=True)
         seeds_flags = store_config(args.work, "index-seeds", *store)
         run(rag("index", "-q", "--corpus", str(_SEEDS), "--index", str(seeds_index), *seeds_flags))
-        gold = [json.loads(line) for line in (Path(__file__).parent / "gold.jsonl").read_text(encoding="utf-8").splitlines()
+        gold = [json.loads(line) for line in (Path(__file__).parents[1] / "gold.jsonl").read_text(encoding="utf-8").splitlines()
                 if line.strip()]
         seeds_questions = [g["question"] for g in gold][:20]
         rows = []
         for size in sizes:
             rows.append(measure(size, files, args.work, questions, (seeds_index, seeds_flags), seeds_questions, store))
             print(json.dumps(rows[-1]), flush=True)
-    command = "python -m rag.eval.bench_files --squad " + str(args.squad) + (
+    command = "python -m rag.eval.bench.files --squad " + str(args.squad) + (
         f" --sizes {args.sizes}" if args.sizes != "1000,3000,10000" else "") + (
         f" --store {args.store}" if args.store != "faiss" else "") + f" --out {args.out}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
