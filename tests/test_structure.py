@@ -193,3 +193,44 @@ def test_the_library_leaves_the_host_programs_environment_as_it_was(tmp_path: Pa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["answer"] == "Seoul"
     assert result["changed"] == [], f"rag changed the host's environment: {result['changed']}"
+
+
+# The README is one page a newcomer can hold in one hand; the deep material lives in docs/, one
+# topic a file, and every link between them leads somewhere.
+README_MAX_LINES = 300
+MARKDOWN_LINK = r"!?\[[^\]]*\]\(([^)\s]+)\)|<img [^>]*src=\"([^\"]+)\""  # [text](target), ![alt](target), <img src>
+
+
+def relative_links(markdown: Path) -> list[str]:
+    """The targets of a Markdown file's links and images that point into the repository (no URL,
+    no bare #anchor), without their #anchor."""
+    import re
+
+    targets = [a or b for a, b in re.findall(MARKDOWN_LINK, markdown.read_text(encoding="utf-8"))]
+    return [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+
+
+def test_the_readme_fits_on_one_page() -> None:
+    lines = (REPO / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move a topic into docs/"
+
+
+def test_every_relative_link_in_the_readme_and_docs_leads_to_a_file() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    assert len(pages) > 5 and "docs/performance.md" in relative_links(REPO / "README.md")
+    broken = [f"{page.relative_to(REPO)} -> {target}" for page in pages for target in relative_links(page)
+              if not (page.parent / target).exists()]
+    assert not broken, f"links to nothing: {broken}"
+
+
+def test_the_link_finder_sees_links_images_and_skips_urls(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text('See [a](docs/a.md#part), ![b](b.png), <img src="c.png" alt="c">, [d](https://x.org/d.md), '
+                    "[e](#top) and [f](mailto:x@y.org).\n", encoding="utf-8")
+    assert relative_links(page) == ["docs/a.md", "b.png", "c.png"]
+
+
+def test_the_readmes_test_command_is_the_one_ci_runs() -> None:
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    command = ci.split("# --- the README's test command, verbatim ---\n", 1)[1].strip().splitlines()[0]
+    assert f"```bash\n{command}\n```" in (REPO / "README.md").read_text(encoding="utf-8")
