@@ -77,9 +77,9 @@ def _parse_gold_line(line: str, where: str) -> GoldQuestion:
     split = raw.get("split")
     if split is not None and split not in SPLITS:
         raise GoldFileError(f"{where}: 'split' must be \"dev\" or \"test\", not {split!r}")
-    kind = raw.get("kind")
+    question_kind = raw.get("kind")
     return GoldQuestion(
         raw["id"], raw["question"], tuple(raw["answers"]), tuple(raw["doc_ids"]), split,
-        kind if isinstance(kind, str) else None,
+        question_kind if isinstance(question_kind, str) else None,
     )
 

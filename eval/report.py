@@ -127,7 +127,7 @@ def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
-def _figure():  # noqa: ANN202
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display

@@ -8,7 +8,7 @@ from typing import Any
 
 from rag import Answer, Pipeline
 from rag.answer import decide, with_threshold
-from rag.config import RETRIEVAL_MODES, Config
+from rag.config import RETRIEVAL_MODES, Config, RetrievalMode
 
 from .errors import GoldFileError
 from .gold import SPLITS, GoldQuestion, load_gold
@@ -67,7 +67,7 @@ class AblationRow:
 @dataclass(frozen=True, slots=True)
 class EvalResult:
     questions: tuple[Scored, ...]
-    min_confidence: float = Config.__dataclass_fields__["min_confidence"].default
+    min_confidence: float = Config().min_confidence
     ablations: tuple[AblationRow, ...] = field(default=())
 
     @property
@@ -170,7 +170,7 @@ def score(gold: GoldQuestion, answer: Answer) -> Scored:
 
 def _ablations(pipeline: Pipeline, questions: list[GoldQuestion], threshold: float) -> tuple[AblationRow, ...]:
     """Every retrieval mode x top-k; a passage's reading does not depend on the others read with it."""
-    results: dict[tuple[str, int], list[tuple[GoldQuestion, Answer, tuple[bool, ...]]]] = {}
+    results: dict[tuple[RetrievalMode, int], list[tuple[GoldQuestion, Answer, tuple[bool, ...]]]] = {}
     ks = sorted({*ABLATION_KS, pipeline.config.top_k})  # the configured cell is the main run
     for gold in questions:
         ranked = {mode: pipeline.search(gold.question, max(ks), mode) for mode in RETRIEVAL_MODES}

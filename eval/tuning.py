@@ -15,7 +15,7 @@ from rag.errors import ConfigError
 from .metrics import Candidate, SweepPoint, best_threshold, threshold_sweep
 from .runner import EvalResult, Scored
 
-THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
+THRESHOLDS = tuple(round(t / 100, 2) for t in range(101))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ def write_threshold(config_path: Path, threshold: float) -> None:
     except (TOMLKitError, tomllib.TOMLDecodeError, ValueError) as err:
         raise ConfigError(f"cannot set min_confidence in {path}: it is not valid TOML ({err}); fix it, or set "
                           f"min_confidence = {value:.2f} by hand") from None
-    table = data.get("rag")
-    read = table["min_confidence"] if isinstance(table, dict) and "min_confidence" in table else data.get("min_confidence")
+    written = data.get("rag")
+    read = written["min_confidence"] if isinstance(written, dict) and "min_confidence" in written else data.get("min_confidence")
     if read != value:
         raise ConfigError(f"cannot set min_confidence in {path} so that rag reads it; set min_confidence = "
                           f"{value:.2f} by hand (at the top level or in [rag])")

@@ -116,7 +116,7 @@ def _disagreeing(
     """
     taken = [set(normalize_answer(chosen.text).split())]
     chosen_docs = {c.doc_id for c in chosen.citations}
-    found = []
+    found: list[Alternative] = []
     for confidence, key in sorted(scored, key=lambda item: -item[0]):
         if len(found) == _MAX_ALTERNATIVES or confidence < _DISAGREEMENT_RATIO * chosen.confidence:
             break

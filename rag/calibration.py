@@ -69,7 +69,8 @@ class Calibrator:
         unknown = set(features) - set(FEATURES)
         if unknown or any(len(n) != len(features) for n in numbers) or any(s <= 0 for s in numbers[1]):
             raise ConfigError(f"{where}: features must be among {', '.join(FEATURES)}, one mean, scale > 0 and coefficient each")
-        return cls(features, *numbers, intercept=intercept, span_scoring=str(data.get("span_scoring", "logits")),
+        mean, scale, coefficients = numbers
+        return cls(features, mean, scale, coefficients, intercept=intercept, span_scoring=str(data.get("span_scoring", "logits")),
                    fitted_on=str(data.get("fitted_on", "")))
 
     def save(self, path: Path) -> None:

@@ -7,19 +7,38 @@ import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rag.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE_NAME = "rag.toml"
-RETRIEVAL_MODES = ("hybrid", "dense", "bm25", "weighted", "rerank")
-BACKENDS = ("onnx", "onnx-int8", "torch")  # what runs the embedder and the reader
-EMBED_BACKENDS = ("auto", *BACKENDS)
-DENSE_INDEXES = ("flat", "hnsw")
-STORES = ("faiss", "milvus")
-SPAN_SCORINGS = ("window_softmax", "logits", "shared_softmax")  # rag/scoring.py says what each means
+# The settings that name one of a few modes: typed as Literal for callers, checked in __post_init__
+# for values from rag.toml and flags.
+RetrievalMode = Literal["hybrid", "dense", "bm25", "weighted", "rerank"]
+Backend = Literal["onnx", "onnx-int8", "torch"]  # what runs the embedder and the reader
+EmbedBackend = Literal["auto", "onnx", "onnx-int8", "torch"]
+DenseIndexKind = Literal["flat", "hnsw"]
+StoreKind = Literal["faiss", "milvus"]
+SpanScoring = Literal["window_softmax", "logits", "shared_softmax"]  # rag/scoring.py says what each means
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+EMBED_BACKENDS: tuple[EmbedBackend, ...] = get_args(EmbedBackend)
+DENSE_INDEXES: tuple[DenseIndexKind, ...] = get_args(DenseIndexKind)
+STORES: tuple[StoreKind, ...] = get_args(StoreKind)
+SPAN_SCORINGS: tuple[SpanScoring, ...] = get_args(SpanScoring)
+
+
+def retrieval_mode(value: str) -> RetrievalMode:
+    """``value`` as a retrieval mode, or a ConfigError naming the modes (for strings from outside)."""
+    for mode in RETRIEVAL_MODES:
+        if value == mode:
+            return mode
+    raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {value!r}")
+
+
+_MODE_TYPES = {"RetrievalMode", "Backend", "EmbedBackend", "DenseIndexKind", "StoreKind", "SpanScoring"}
 MILVUS_LITE_FILE = "milvus.db"  # the Milvus Lite file inside the index folder when store_uri is ""
 
 
@@ -40,7 +59,7 @@ class Config:
     # budget (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); on a 2-core Zen 1 without VNNI it embeds
     # 29 passages/s against 27 and loses a seeds question (recall@5 0.987 -> 0.974), so float32 there.
     # onnx gives torch's vectors (within 1e-4).
-    embed_backend: str = "auto"
+    embed_backend: EmbedBackend = "auto"
     embed_batch_size: int = 32
     # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
     # transformers question-answering model id or local path.
@@ -49,7 +68,7 @@ class Config:
     # cache_dir), "torch": PyTorch float32. onnx gives torch's answers (logits within 1e-5) without
     # importing torch (cold ask 1.1 s vs 7.7 s); onnx-int8 reads ~1.8x faster and keeps dev-v1.1 F1
     # within 0.24, but loses one seeds question end to end (EM 0.821 -> 0.808, budget 0.01). README, Performance.
-    reader_backend: str = "onnx"
+    reader_backend: Backend = "onnx"
     cache_dir: Path = Path("~/.cache/rag")
     # The answering defaults below were chosen for the shipped reader by python -m rag.eval.bench.tune on dev
     # parts only; its report (every setting's dev score and read time, the calibration, the threshold)
@@ -57,7 +76,7 @@ class Config:
     chunk_chars: int = 400
     chunk_overlap: int = 100
     top_k: int = 6
-    retrieval: str = "weighted"
+    retrieval: RetrievalMode = "weighted"
     # For hybrid: the constant of reciprocal rank fusion.
     rrf_k: int = 10
     # For weighted: score = dense_weight * cosine + (1 - dense_weight) * BM25 score / the best BM25 score.
@@ -67,12 +86,12 @@ class Config:
     # "flat": exact dense search, every passage compared (fast enough for tens of thousands of
     # passages). "hnsw": an approximate graph index (FAISS HNSW) for larger corpora; python -m
     # rag.eval.bench.performance measures its recall against flat. Changing it needs rag index --rebuild.
-    dense_index: str = "flat"
+    dense_index: DenseIndexKind = "flat"
     # Where passages and vectors live. "faiss": FAISS + BM25 files in the index folder. "milvus":
     # a Milvus collection (pip install 'rag[milvus]'); store_uri is a Milvus Lite file (ends in .db;
     # "" means milvus.db inside the index folder) or a server, http://host:19530. The index folder
     # keeps the manifest either way. Changing the store needs rag index --rebuild.
-    store: str = "faiss"
+    store: StoreKind = "faiss"
     store_uri: str = ""
     milvus_collection: str = "rag_passages"
     # Chosen with the chunks by the tuning (docs/tuning/report.md): 384-token windows scored the same.
@@ -82,7 +101,7 @@ class Config:
     # The longest answer, in reader tokens.
     max_answer_tokens: int = 20
     # How spans from different passages are compared (rag/scoring.py says what each means).
-    span_scoring: str = "shared_softmax"
+    span_scoring: SpanScoring = "shared_softmax"
     # The calibration of the confidence (JSON from python -m rag.eval.bench.tune). "" means calibration.json
     # in the reader's model folder; with none, confidence is the uncalibrated window probability.
     calibration_file: str = ""
@@ -133,7 +152,8 @@ class Config:
             raise ConfigError(f"chunk_chars must be at least 50, not {self.chunk_chars}")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
             raise ConfigError("chunk_overlap must be at least 0 and less than half of chunk_chars")
-        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "rerank_depth", "max_upload_bytes", "max_document_bytes"):
+        for name in ("top_k", "embed_batch_size", "reader_batch_size", "max_answer_tokens", "rrf_k", "rerank_depth",
+                     "max_upload_bytes", "max_document_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.watch_seconds <= 86_400:
@@ -211,11 +231,13 @@ def _coerce(name: str, value: Any) -> Any:
     if kind is None:
         known = ", ".join(sorted(_FIELD_TYPES))
         raise ConfigError(f"unknown setting {name!r}; known settings: {known}")
+    if str(kind) in _MODE_TYPES:  # a string; which strings, __post_init__ checks and names
+        kind = "str"
     expected = {"Path": (str, Path), "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}[str(kind)]
     if not isinstance(value, expected) or (str(kind) in ("int", "float") and isinstance(value, bool)):
         raise ConfigError(f"setting {name!r} must be {kind}, not {value!r}")
-    if str(kind) == "Path":
+    if str(kind) == "Path" and isinstance(value, (str, Path)):
         return Path(value)
-    if str(kind) == "float":
+    if str(kind) == "float" and isinstance(value, (int, float)):
         return float(value)
     return value

@@ -26,11 +26,12 @@ from rag.types import Answer
 _NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 # Capitalised words that are not what a pronoun refers back to.
 _NOT_NAMES = frozenset(
-    "Who What When Where Which Why How Did Does Do Is Are Was Were Has Have Had Can Could Will Would In On At "
-    "For From To Of The A An And But Or If After Before During Since Japanese Korean South North American "
-    "Chinese Russian U.S. US Minister Ministers Defense Foreign Prime President Leader Chief Official "
-    "January February March April May June July August September October November December "
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+    ["Who", "What", "When", "Where", "Which", "Why", "How", "Did", "Does", "Do", "Is", "Are", "Was", "Were", "Has",
+    "Have", "Had", "Can", "Could", "Will", "Would", "In", "On", "At", "For", "From", "To", "Of", "The", "A", "An",
+    "And", "But", "Or", "If", "After", "Before", "During", "Since", "Japanese", "Korean", "South", "North", "American",
+    "Chinese", "Russian", "U.S.", "US", "Minister", "Ministers", "Defense", "Foreign", "Prime", "President", "Leader",
+    "Chief", "Official", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 )
 _SINGULAR = r"he|she|him|her|his|hers"
 _PLURAL = r"they|them|their|theirs"
@@ -47,9 +48,10 @@ _PERSON_WORD = re.compile(
 )
 # What a they/them/their in the same question can refer to: a plural word before it ("the
 # ministers", "both countries", "the two sides"), who/which, or two names.
-_PLURAL_WORDS = frozenset("who which both people children men women police".split())
-_NOT_PLURAL = frozenset("does goes has was is this thus its his hers yes always perhaps across less unless news series "
-                        "species whereas various previous famous serious process address analysis basis status".split())
+_PLURAL_WORDS = frozenset(["who", "which", "both", "people", "children", "men", "women", "police"])
+_NOT_PLURAL = frozenset(["does", "goes", "has", "was", "is", "this", "thus", "its", "his", "hers", "yes", "always",
+"perhaps", "across", "less", "unless", "news", "series", "species", "whereas", "various", "previous", "famous",
+"serious", "process", "address", "analysis", "basis", "status"])
 # What a "there" in the same question can refer to: a place named after a preposition ("in Seoul").
 _PLACE = re.compile(r"\b(in|at|to|from|near|inside|outside|visit|visited|visiting)\s+(the\s+)?[A-Z]")
 
@@ -95,7 +97,7 @@ def resolve_follow_up(question: str, previous: Turn) -> str:
     if stands_alone(question):
         return question.strip()
     names = _names(previous.interpreted)
-    answered = previous.answer.text
+    answered = previous.answer.text or ""
     asked = previous.interpreted.strip().lower()
     # "Who…?" and "Which…?" questions answered with a name are about that person.
     named = bool(answered) and answered[:1].isupper() and asked.startswith(("who", "which"))

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.config import Config
-from rag.errors import ConfigError
+from rag.errors import ConfigError, ModelMissingError
 from rag.model_paths import embedder_location, local_files_only, missing_model_error, quiet_loading
 from rag.onnx_export import has_vnni
 from rag.tokenization import (
@@ -109,7 +109,10 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension.
         get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(get_dimension())
+        dimension = get_dimension()
+        if dimension is None:
+            raise ModelMissingError(f"{self._location} does not say its embedding dimension")
+        return int(dimension)
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Unit-length vectors, one row per text (inner product = cosine similarity)."""

@@ -65,7 +65,7 @@ def extract(path: Path, max_chars: int | None = None) -> Extracted:
         raise
     except OSError as err:
         raise ExtractError(f"cannot read it ({err.strerror or err})") from err
-    except Exception as err:  # noqa: BLE001 - third-party parsers raise anything on hostile input
+    except Exception as err:
         # (UnicodeError from a page declaring charset="idna", bs4.ParserRejectedMarkup, lxml, zipfile
         # errors): the file is skipped with a warning naming it; the cause stays chained.
         raise ExtractError(f"cannot parse it ({type(err).__name__}: {first_line(err, 200)})") from err
@@ -149,9 +149,9 @@ def _extract_pdf(path: Path, max_chars: int | None = None) -> Extracted:
     if not text.strip():
         raise ExtractError("no text could be extracted (a scanned PDF?)")
     starts, offset = [], 0
-    for page in pages:
+    for page_text in pages:
         starts.append(offset)
-        offset += len(page) + 2
+        offset += len(page_text) + 2
     stamp = re.match(r"(?:D:)?(\d{4})(\d{2})(\d{2})", created)
     date = _iso_date("-".join(stamp.groups())) if stamp else None
     title = meta_title.strip() or _first_line(text.splitlines())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,7 @@ class DenseIndex:
     vectors, faster on large corpora but approximate. Scores are cosines of the stored vectors.
     """
 
-    def __init__(self, faiss_index: object) -> None:
+    def __init__(self, faiss_index: Any) -> None:  # Any: faiss's stubs lack much of what its indexes do
         self._index = faiss_index
 
     @classmethod
@@ -46,6 +47,7 @@ class DenseIndex:
         if kind not in DENSE_INDEXES:
             raise ValueError(f"dense index kind must be one of {', '.join(DENSE_INDEXES)}, not {kind!r}")
         dimension = dimension or int(np.shape(vectors)[1])
+        index: Any
         if kind == "hnsw":
             index = faiss.IndexHNSWFlat(dimension, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
@@ -68,10 +70,10 @@ class DenseIndex:
         # memory), not by file name: FAISS takes the name as UTF-8 (a folder whose name is not, e.g.
         # Latin-1 bytes, raised TypeError) and reports a full disk as a bare RuntimeError.
         with open(path, "rb") as f:
-            return cls._ready(faiss.read_index(faiss.PyCallbackIOReader(f.read)))
+            return cls._ready(faiss.read_index(faiss.PyCallbackIOReader(f.read)))  # type: ignore[attr-defined]
 
     @classmethod
-    def _ready(cls, index: object) -> DenseIndex:
+    def _ready(cls, index: Any) -> DenseIndex:
         import faiss
 
         # The file keeps the efSearch it was written with; ours wins, so changing it here
@@ -94,7 +96,7 @@ class DenseIndex:
 
         with open(path, "wb") as f:  # see load(); the build folder is published only when complete
             try:
-                faiss.write_index(self._index, faiss.PyCallbackIOWriter(write))
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(write))  # type: ignore[attr-defined]
             except RuntimeError:
                 if failed:
                     raise failed[0] from None
@@ -134,8 +136,8 @@ class DenseIndex:
         params = None
         if live is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(live))
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=_HNSW_EF_SEARCH) if self.kind == "hnsw"
-                      else faiss.SearchParameters(sel=selector))
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=_HNSW_EF_SEARCH) if self.kind == "hnsw"  # type: ignore[attr-defined]
+                      else faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
         scores, rows = self._index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 

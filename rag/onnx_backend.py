@@ -43,7 +43,7 @@ class _OnnxModel:
     def cached(cls, kind: str, location: str, precision: str, cache_dir: Path) -> Any:
         """The model exported from ``location``: from the cache, exported (again) when missing or damaged."""
         made: list[Any] = []
-        cached_export(kind, location, precision, cache_dir, check=lambda path: made.append(cls(path)))
+        cached_export(kind, location, precision, cache_dir, check=lambda path: made.append(cls(path)))  # type: ignore[call-arg]  # on a subclass
         return made[-1]
 
     def _run(self, inputs: dict[str, Int64Array]) -> list[Float32Array]:

@@ -59,10 +59,11 @@ def cached_export(kind: str, location: str, precision: str, cache_dir: Path, che
             if check is not None:
                 check(target)
             return target
-        except Exception as err:  # noqa: BLE001 - a truncated or foreign file: ONNX Runtime raises several kinds
+        except Exception as err:
             log.warning("the cached ONNX file %s is damaged (%s); exporting it again", target, _first_line(err))
     what = "embed" if kind == "encoder" else "reader"
-    log.warning("preparing the fast %s (once, about 20 s): exporting %s to ONNX %s in %s", "embedder" if kind == "encoder" else "reader", location, precision, target.parent)
+    log.warning("preparing the fast %s (once, about 20 s): exporting %s to ONNX %s in %s",
+                "embedder" if kind == "encoder" else "reader", location, precision, target.parent)
     fp32 = _cache_path(kind, location, "fp32", cache_dir) if precision == "int8" else None
     _export(kind, location, precision, target, fp32 if fp32 is not None and fp32.is_file() else None)
     if check is not None:
@@ -104,7 +105,7 @@ def _export_here(kind: str, location: str, precision: str, target: Path, fp32: P
                 _quantize(kind, fp32, tmp_int8)
                 os.replace(tmp_int8, target)
                 return
-            except Exception as err:  # noqa: BLE001 - a damaged float32 file: onnx raises several kinds
+            except Exception as err:
                 print(f"the cached float32 export {fp32} does not quantise ({_first_line(err)}); exporting anew",
                       file=sys.stderr)
         _export_fp32(kind, _load_torch_model(kind, location), tmp_fp32)
@@ -119,8 +120,9 @@ def _export_here(kind: str, location: str, precision: str, target: Path, fp32: P
 
 
 def _load_torch_model(kind: str, location: str) -> Any:
-    from rag.model_paths import local_files_only, quiet_loading
     from transformers import AutoModel, AutoModelForQuestionAnswering
+
+    from rag.model_paths import local_files_only, quiet_loading
 
     loader = AutoModel if kind == "encoder" else AutoModelForQuestionAnswering
     try:

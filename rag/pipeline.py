@@ -18,7 +18,7 @@ from typing import Any
 
 from rag.answer import decide
 from rag.calibration import Scorer, scorer_for
-from rag.config import RETRIEVAL_MODES, Config, load_config
+from rag.config import RETRIEVAL_MODES, Config, RetrievalMode, load_config
 from rag.corpus import UPLOADS_PREFIX, load_documents, read_document, read_within_limits, scan_files
 from rag.embedder import Embedder, make_embedder
 from rag.errors import (
@@ -156,7 +156,8 @@ class Pipeline:
         text = "rag warms up its reader."
         self.reader.read("What does rag warm up?", [Chunk("warm-up", 0, 0, len(text), text)])
 
-    def search(self, question: str, k: int | None = None, retrieval: str | None = None, *, mode: str | None = None) -> list[Hit]:
+    def search(self, question: str, k: int | None = None, retrieval: RetrievalMode | None = None, *,
+               mode: RetrievalMode | None = None) -> list[Hit]:
         """The top-k passages for a question, best first (retrieval only, no reader); ``retrieval``
         as for :meth:`ask` (``mode`` is its old name, still accepted with a DeprecationWarning)."""
         if mode is not None:
@@ -164,7 +165,7 @@ class Pipeline:
             retrieval = retrieval or mode
         return self._fresh_search(check_question(question), k, retrieval)[1]
 
-    def _fresh_search(self, question: str, k: int | None, mode: str | None) -> tuple[PassageStore, list[Hit]]:
+    def _fresh_search(self, question: str, k: int | None, mode: RetrievalMode | None) -> tuple[PassageStore, list[Hit]]:
         """Hits from one build, none from a file that changed since that build read it.
 
         A changed file met here is indexed first (only it is read again), unless ``on_stale`` takes
@@ -203,7 +204,7 @@ class Pipeline:
                 changed.add(doc_id)
         return changed
 
-    def _search(self, store: PassageStore, question: str, k: int | None, mode: str | None) -> list[Hit]:
+    def _search(self, store: PassageStore, question: str, k: int | None, mode: RetrievalMode | None) -> list[Hit]:
         mode = mode or self.config.retrieval
         if mode not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
@@ -213,7 +214,7 @@ class Pipeline:
         return retriever.retrieve(question, k)
 
     def ask(
-        self, question: str, k: int | None = None, *, retrieval: str | None = None, min_confidence: float | None = None
+        self, question: str, k: int | None = None, *, retrieval: RetrievalMode | None = None, min_confidence: float | None = None
     ) -> Answer:
         """Answer a question from the documents, with citations, or abstain.
 

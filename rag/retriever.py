@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rag.config import RetrievalMode
 from rag.embedder import Embedder
 from rag.store.base import PassageStore
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # Each ranking contributes this many candidates to the fusion, so a passage that one
 # ranking places just outside top-k can still win on the other.
@@ -27,7 +34,7 @@ class IndexRetriever:
         rerank_depth: For "rerank": how many BM25 passages are ordered by cosine.
     """
 
-    def __init__(self, store: PassageStore, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60,
+    def __init__(self, store: PassageStore, embedder: Embedder, mode: RetrievalMode = "hybrid", rrf_k: int = 60,
                  dense_weight: float = 0.5, rerank_depth: int = 20) -> None:
         self._store = store
         self._embedder = embedder
@@ -71,7 +78,7 @@ class IndexRetriever:
         ]
 
 
-    def _weighted(self, question: str, query: object, pool: int) -> list[tuple[int, float]]:
+    def _weighted(self, question: str, query: npt.NDArray[np.float32], pool: int) -> list[tuple[int, float]]:
         """Both rankings' candidates by dense_weight * cosine + (1 - dense_weight) * BM25 / best BM25."""
         dense = self._store.dense_search(query, pool)
         lexical = self._store.lexical_search(question, pool)

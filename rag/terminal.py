@@ -27,7 +27,8 @@ def _answer_lines(answer: Answer) -> list[str]:
     lines.append(f"{_flat(answer.text)}    (confidence {answer.confidence:.2f})")
     lines += _citation_lines(answer.citations)
     if answer.alternatives:
-        lines.append("The sources disagree:" + (f" chose “{_flat(answer.text)}” because {answer.chosen_because}." if answer.chosen_because else ""))
+        because = f" chose “{_flat(answer.text)}” because {answer.chosen_because}." if answer.chosen_because else ""
+        lines.append("The sources disagree:" + because)
         for alternative in answer.alternatives:
             lines.append(f"  or: {_flat(alternative.text)}    (confidence {alternative.confidence:.2f})")
             lines += _citation_lines(alternative.citations, indent="    ")

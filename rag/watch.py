@@ -72,5 +72,5 @@ class CorpusWatcher:
                 return
             try:
                 self.check_now()
-            except Exception:  # noqa: BLE001 - a watcher that dies silently would serve stale answers forever
+            except Exception:
                 log.exception("checking the corpus for changes failed; trying again in %.0f s", self._interval)

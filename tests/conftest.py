@@ -12,25 +12,25 @@ import pytest
 # Tests run offline like users do: a model that is not on this machine must fail at once.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag import Config, Document, Pipeline  # noqa: E402
-from rag.corpus import load_corpus  # noqa: E402
-from rag.embedder import Embedder, make_embedder  # noqa: E402
-from rag.reader import ExtractiveReader  # noqa: E402
-from tests.helpers import CORE_QUESTIONS, SEEDS, TINY  # noqa: E402
+from rag import Config, Document, Pipeline
+from rag.corpus import load_corpus
+from rag.embedder import Embedder, make_embedder
+from rag.reader import ExtractiveReader
+from tests.helpers import CORE_QUESTIONS, SEEDS, TINY
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The default embedder (ONNX Runtime, exported into ~/.cache/rag on the first run)."""
     model = make_embedder(Config())
-    model.dimension  # load now, once
+    _ = model.dimension  # load now, once
     return model
 
 
 @pytest.fixture(scope="session")
 def reader() -> ExtractiveReader:
     model = ExtractiveReader(Config())
-    model.backend  # load now, once (the default backend, as users run it)
+    _ = model.backend  # load now, once (the default backend, as users run it)
     return model
 
 

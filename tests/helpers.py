@@ -110,7 +110,7 @@ TINY = {
 }
 
 
-def interrupt_then_repair_a_milvus_update(config: Config, fresh_dir: Path, monkeypatch) -> tuple[object, object]:  # noqa: ANN001
+def interrupt_then_repair_a_milvus_update(config: Config, fresh_dir: Path, monkeypatch) -> tuple[object, object]:
     """Kill a Milvus update between its deletes and its inserts, check that it is named (PENDING, and
     loaders told to finish it), finish it, and return (the repaired store, a FAISS build from scratch)."""
     import json
@@ -125,7 +125,7 @@ def interrupt_then_repair_a_milvus_update(config: Config, fresh_dir: Path, monke
     sync_index(config, DOCS, HashEmbedder())
     changed = [DOCS[0], document("b.md", paragraph("the submarine base")), DOCS[2]]
 
-    def crash(self, chunks, vectors):  # noqa: ANN001, ANN202 - the deletes went through, the inserts never came
+    def crash(self, chunks, vectors):
         raise KeyboardInterrupt("simulated kill between delete and insert")
 
     monkeypatch.setattr(MilvusWriter, "add", crash)

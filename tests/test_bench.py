@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rag.config import Config
+from rag.eval.bench.measure import Latency, latency
 from rag.eval.bench.performance import BenchResult, ReaderResult, format_table, main
 from rag.eval.bench.scale import (
     SQUAD,
@@ -18,12 +21,8 @@ from rag.eval.bench.scale import (
     measure_size,
     overlap_at_k,
 )
-from rag.eval.bench.measure import Latency, latency
-
-from rag.config import Config
-from tests.helpers import REPO, SEEDS
 from rag.types import Chunk
-from tests.helpers import HashEmbedder, unit_vectors
+from tests.helpers import REPO, SEEDS, HashEmbedder, unit_vectors
 
 SIZES = [2000, 10000, 20000]
 
@@ -188,9 +187,9 @@ def test_quant_table_lists_each_variant_of_each_model() -> None:
 def test_systems_side_by_side_on_the_seeds(tmp_path: Path, embedder, reader) -> None:
     """bench_systems' rows on real models: rag as it ships, never declining, and Haystack 2.31 with
     rag's embedder and reader, over the same questions; a row's figures come from its replies."""
-    from rag.eval.gold import load_gold
     from rag.eval.bench.haystack_system import HaystackSystem
     from rag.eval.bench.qa_systems import RagSystem, never_declining, paired_difference, run_system, score
+    from rag.eval.gold import load_gold
 
     questions = [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test"][:6]
     questions += [q for q in load_gold(REPO / "eval" / "gold.jsonl") if q.split == "test" and not q.answerable][:2]

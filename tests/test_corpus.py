@@ -59,7 +59,7 @@ def test_accepts_a_folder_given_as_str(tmp_path: Path) -> None:
     [
         pytest.param(b"First line.\r\nSecond line.\r\n\r\nThird paragraph.\r\n", id="crlf"),
         pytest.param(b"Old Mac line.\rNext.\r", id="cr"),
-        pytest.param("서울에서 두 장관이 만났다. 🇰🇷🤝🇯🇵 Done 😀.\n".encode("utf-8"), id="korean-emoji"),
+        pytest.param("서울에서 두 장관이 만났다. 🇰🇷🤝🇯🇵 Done 😀.\n".encode(), id="korean-emoji"),
         pytest.param("Café – “quoted” ’tis naïve\u00a0text\u2028line.".encode("utf-8"), id="punctuation"),
         pytest.param(b"  leading and trailing whitespace  \n\n", id="whitespace-edges"),
         pytest.param(b"no newline at end", id="no-final-newline"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from rag.eval.errors import GoldFileError
 from rag.eval.gold import GoldQuestion, load_gold, write_gold
 from rag.eval.metrics import exact_match, f1, mean
 from rag.eval.runner import score
-
 from rag.types import Answer, Chunk, Citation
 
 

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+from rag import Config, Pipeline, cli, load_config
+from rag.config import RETRIEVAL_MODES
 from rag.eval.compare import compare
 from rag.eval.errors import GoldFileError
 from rag.eval.floors import Floors, below_floors, load_floors
@@ -14,9 +17,6 @@ from rag.eval.report import PLOTS, write_report
 from rag.eval.runner import ABLATION_KS, run_eval
 from rag.eval.summary import to_json
 from rag.eval.tuning import THRESHOLDS, tune, write_threshold
-
-from rag import Config, Pipeline, cli, load_config
-from rag.config import RETRIEVAL_MODES
 from tests.helpers import REPO, SEEDS
 
 GOLD = REPO / "eval" / "gold.jsonl"

@@ -68,7 +68,7 @@ def read_like_python(path: Path) -> str:
 def pdf_path(tmp_path: Path) -> Path:
     pdf = FPDF()
     pdf.set_title("Harbour Report 2024")
-    pdf.set_creation_date(dt.datetime(2024, 3, 15, 10, 0, tzinfo=dt.timezone.utc))
+    pdf.set_creation_date(dt.datetime(2024, 3, 15, 10, 0, tzinfo=dt.UTC))
     pdf.set_font("Helvetica", size=12)
     for body in PDF_PAGES:
         pdf.add_page()

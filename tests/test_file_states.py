@@ -33,7 +33,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = rag.corpus._document
 
-    def counted(path: Path, doc_id: str, max_chars: int | None = None):  # noqa: ANN202
+    def counted(path: Path, doc_id: str, max_chars: int | None = None):
         seen.append(doc_id)
         return real(path, doc_id, max_chars)
 

@@ -19,7 +19,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("formats")
     pdf = FPDF()
     pdf.set_title("Harbour Authority Annual Report")
-    pdf.set_creation_date(dt.datetime(2024, 3, 15, 10, 0, tzinfo=dt.timezone.utc))
+    pdf.set_creation_date(dt.datetime(2024, 3, 15, 10, 0, tzinfo=dt.UTC))
     pdf.set_font("Helvetica", size=12)
     for body in (
         "The harbour authority opened the new ferry terminal in spring. It cost forty million crowns.",

@@ -123,7 +123,7 @@ def test_an_upload_whose_indexing_fails_is_rolled_back(tmp_path: Path, monkeypat
     qa.add_document("notes.md", b"The first version of the notes.")
     saved = qa.config.uploads_folder / "notes.md"
 
-    def refuse(self, rebuild: bool = False):  # noqa: ANN001, ANN202
+    def refuse(self, rebuild: bool = False):
         raise CorpusError("simulated refusal while indexing")
 
     monkeypatch.setattr(Pipeline, "index", refuse)
@@ -163,7 +163,7 @@ def test_a_parser_that_raises_anything_skips_the_file(tmp_path: Path, monkeypatc
     (corpus / "b.docx").write_bytes(b"PK not really")
     (corpus / "c.pdf").write_bytes(b"%PDF-1.4 not really")
 
-    def explode(path: Path, max_chars: int | None = None):  # noqa: ANN202
+    def explode(path: Path, max_chars: int | None = None):
         raise AssertionError("a parser bug")
 
     monkeypatch.setitem(rag.extract._READERS, ".pdf", explode)
@@ -194,7 +194,7 @@ def test_lone_surrogates_in_a_question_are_read_as_spaces(tmp_path: Path, questi
     from rag import QuestionError
 
     qa = pipeline(tmp_path, corpus_of(tmp_path / "corpus", "a.txt"))
-    if question.strip("\udcff\ud800 "):
+    if question.strip("\udcff\ud800 "):  # noqa: B005 (a set of characters, on purpose)
         hits = qa.search(question, k=1, retrieval="bm25")
         assert hits and "naval exercise" in hits[0].chunk.text
     else:
@@ -296,9 +296,8 @@ def test_top_k_is_bounded_through_the_api(tmp_path: Path) -> None:
 # 14. `rag eval --tune` writes the value rag will read, and keeps the file's permissions.
 
 def test_the_tuned_threshold_is_the_one_rag_reads(tmp_path: Path) -> None:
-    from rag.eval.tuning import write_threshold
-
     from rag import load_config
+    from rag.eval.tuning import write_threshold
 
     path = tmp_path / "rag.toml"
     path.write_text("min_confidence = 0.10\ntop_k = 4\n\n[rag]\nmin_confidence = 0.20  # mine\n")
@@ -380,7 +379,7 @@ def test_a_build_removed_while_it_is_being_loaded_loads_the_new_one(tmp_path: Pa
     real = IndexFolder.current_build
     calls = []
 
-    def first_the_stale_one(self):  # noqa: ANN001, ANN202 - what a reader saw just before the switch
+    def first_the_stale_one(self):
         calls.append(1)
         return stale if len(calls) == 1 else real(self)
 

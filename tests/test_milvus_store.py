@@ -385,7 +385,7 @@ def test_a_write_milvus_refuses_is_one_line_and_the_build_stays(tmp_path: Path, 
     current = IndexFolder(config.index_dir).current_build()
     real_delete = MilvusWriter.delete
 
-    def dropped_meanwhile(self: MilvusWriter, doc_ids) -> None:  # noqa: ANN001
+    def dropped_meanwhile(self: MilvusWriter, doc_ids) -> None:
         connect(config).drop_collection(config.milvus_collection)  # someone else, between load and write
         real_delete(self, doc_ids)
 

@@ -41,14 +41,14 @@ def _seed_texts() -> list[str]:
 def fp32_embedder() -> OnnxEmbedder:
     """The float32 export (the default embedder is int8): sentence-transformers' vectors within 1e-4."""
     model = OnnxEmbedder(Config(embed_backend="onnx"))
-    model.model  # export (the first time) and load
+    _ = model.model  # export (the first time) and load
     return model
 
 
 @pytest.fixture(scope="module")
 def torch_reader() -> ExtractiveReader:
     reader = ExtractiveReader(Config(reader_backend="torch"))
-    reader.backend
+    _ = reader.backend  # load now
     return reader
 
 

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from rag.eval.bench.readme_examples import README, answer_line, cli_examples, python_checks, python_examples, run_cli
 
+from rag.eval.bench.readme_examples import README, answer_line, cli_examples, python_checks, python_examples, run_cli
 from tests.helpers import SEEDS
 
 TEXT = README.read_text(encoding="utf-8")
@@ -38,13 +38,13 @@ def test_python_example_holds(block: str, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)  # the README's relative "seeds" and ./.rag-index
     shared = rag.Pipeline.__init__
 
-    def with_session_models(self, config=None, embedder_=None, reader_=None, scorer=None):  # noqa: ANN001
+    def with_session_models(self, config=None, embedder_=None, reader_=None, scorer=None):
         shared(self, config, embedder, reader, scorer)
 
     monkeypatch.setattr(rag.Pipeline, "__init__", with_session_models)
     program = python_checks(block)
     assert "assert (" in program
-    exec(compile(program, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102 - the README's own code
+    exec(compile(program, "README.md", "exec"), {"__name__": "readme"})
     assert os.path.isdir(tmp_path / ".rag-index")
 
 

@@ -109,7 +109,7 @@ def test_scorer_for_a_reader_folder(tmp_path: Path, caplog: pytest.LogCaptureFix
 def test_the_shipped_reader_ships_its_calibration() -> None:
     calibrator = load_calibrator(SHIPPED_READER_DIR / CALIBRATION_FILE)
     assert calibrator is not None and calibrator.span_scoring == Config().span_scoring
-    assert "eval.tune" in calibrator.fitted_on
+    assert "rag.eval.bench.tune" in calibrator.fitted_on
 
 
 # --- the real reader ---------------------------------------------------------------------------

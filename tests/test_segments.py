@@ -12,8 +12,7 @@ import pytest
 
 from rag.errors import StaleIndexError
 from rag.lexical import Bm25Index, Postings, Segment, SegmentedBm25, tokenize
-from rag.store import FaissStore, load_index, sync_index
-from rag.store import faiss_store
+from rag.store import FaissStore, faiss_store, load_index, sync_index
 from tests.helpers import DOCS, HashEmbedder, document, make_config, paragraph
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -6,10 +6,10 @@ import logging
 import socket
 
 import pytest
-from rag.ui import server
 
 from rag import cli
 from rag.errors import ConfigError
+from rag.ui import server
 
 
 def _occupy(port: int) -> socket.socket | None:

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from rag.eval.gold import load_gold
+
+from rag.corpus import load_corpus
 from rag.eval.bench.squad_corpus import (
     SquadCorpus,
     SquadCorpusError,
     build_squad_corpus,
     main,
 )
-
-from rag.corpus import load_corpus
+from rag.eval.gold import load_gold
 
 # The first 2 articles of the official dev-v1.1 file, shipped with the tests (tests/data/README.md).
 from tests.helpers import P0, P1, P2, TINY

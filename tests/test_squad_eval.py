@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from rag.eval.bench import squad
-from rag.training.squad import Prediction, abstention_scores, best_threshold
-from rag.training.squad import load_squad
+from rag.training.squad import Prediction, abstention_scores, best_threshold, load_squad
 
 TINY_V2 = {
     "version": "v2.0",

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rag.training.squad import SquadExample, load_squad
 from safetensors.numpy import load_file
 
 from rag import Config
@@ -20,6 +19,7 @@ from rag.training.features import epoch_order, label_window
 from rag.training.negatives import NEGATIVE_KINDS, mine_negatives, parse_shares
 from rag.training.progress import DevSets, status
 from rag.training.settings import TrainSettings
+from rag.training.squad import SquadExample, load_squad
 from rag.training.train import _schedule, main, train
 from rag.types import Chunk
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from rag import Config, Pipeline
+from rag.calibration import Scorer
 from rag.eval.bench.calibration_fit import (
     THRESHOLDS,
     at_threshold,
     choose_threshold,
     fit_calibrator,
 )
-from rag.eval.gold import load_gold
+from rag.eval.bench.corpora import squad_corpus
 from rag.eval.bench.sweep import (
     AnswerSetting,
     ReadSetting,
@@ -23,11 +26,8 @@ from rag.eval.bench.sweep import (
     outcomes,
     read_questions,
 )
-from rag.eval.bench.corpora import squad_corpus
 from rag.eval.bench.tune import choose
-
-from rag import Config, Pipeline
-from rag.calibration import Scorer
+from rag.eval.gold import load_gold
 from rag.reader import ExtractiveReader
 from rag.scoring import CALIBRATED_FEATURES
 from tests.helpers import REPO, SEEDS
@@ -93,8 +93,8 @@ def test_calibrator_and_threshold_from_dev_outcomes(seeds_readings) -> None:
 def test_soft_labels_keep_a_long_right_answer_right() -> None:
     """Fitted to F1, an answer that overlaps the gold answer mostly counts as mostly right: the
     calibrator's target for it is its F1, not 0 (exact match's verdict)."""
-    from rag.eval.gold import GoldQuestion
     from rag.eval.bench.sweep import Outcome
+    from rag.eval.gold import GoldQuestion
     from rag.scoring import RankedAnswer
 
     def outcome(text: str, gold: str, logit: float) -> Outcome:
@@ -111,7 +111,7 @@ def test_soft_labels_keep_a_long_right_answer_right() -> None:
     assert min(calibrator.confidence(o.answer) for o in near) > 0.6 > max(calibrator.confidence(o.answer) for o in wrong)
 
 
-def test_squad_split_is_by_article_halves(tiny: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_squad_split_is_by_article_halves(tiny: Path, tmp_path: Path) -> None:
     corpus = squad_corpus("tiny", tiny, tmp_path, dev_sample=10, test_every=1, seed=0)
     assert {q.id for q in corpus.dev} == {"q1", "q2", "q3"}  # the first of two articles
     assert {q.id for q in corpus.test} == {"q4", "q5"}

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
-from rag.ui import render
-from rag.ui.sources import answer_sources
 
 from rag import Pipeline
+from rag.ui import render
+from rag.ui.sources import answer_sources
 
 # CommonMark with raw HTML allowed (as Gradio's chat allows some), plus GFM strikethrough and tables.
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["strikethrough", "table"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from rag import Pipeline
+from rag.types import Chunk, Citation
 from rag.ui.sources import (
     answer_sources,
     best_matching_sentence,
@@ -14,9 +16,6 @@ from rag.ui.sources import (
     readable_name,
     supporting_sentence,
 )
-
-from rag import Pipeline
-from rag.types import Chunk, Citation
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

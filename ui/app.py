@@ -6,6 +6,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.config import retrieval_mode
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.watch import CorpusWatcher
@@ -138,7 +139,8 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: Corpus
             min_confidence: float = config.min_confidence) -> dict:
         """Answer a question from the documents; the same object as `rag ask --json`."""
         try:
-            return pipeline.ask(question, int(top_k), retrieval=retrieval, min_confidence=float(min_confidence)).to_json()
+            return pipeline.ask(question, int(top_k), retrieval=retrieval_mode(retrieval),
+                                min_confidence=float(min_confidence)).to_json()
         except RagError as err:
             raise gr.Error(str(err)) from None
 

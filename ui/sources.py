@@ -33,8 +33,9 @@ _HASH_LIKE = re.compile(r"^(?:\d+_)?[0-9a-f]{8,}$")
 _WORD = re.compile(r"\w+")
 # Words that say nothing about which sentence answers a question.
 _STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have he her his how in is it its of on or she "
-    "that the their them they this to was were what when where which who whom whose why will with".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "had", "has", "have", "he",
+    "her", "his", "how", "in", "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "them", "they",
+    "this", "to", "was", "were", "what", "when", "where", "which", "who", "whom", "whose", "why", "will", "with"]
 )
 
 
@@ -87,7 +88,7 @@ def answer_sources(answer: Answer, info: Callable[[str], DocumentInfo] | None = 
         return [_closest(n, hit.chunk, answer.question, info(hit.chunk.doc_id) if info else DocumentInfo())
                 for n, hit in enumerate(answer.passages[:3], start=1)]
     sources: list[Source] = []
-    groups = [("answer", answer.text, answer.citations)]
+    groups: list[tuple[SourceKind, str | None, tuple[Citation, ...]]] = [("answer", answer.text, answer.citations)]
     groups += [("alternative", a.text, a.citations) for a in answer.alternatives]
     for kind, text, citations in groups:
         cited = [_cited(0, kind, c, text, answer.question) for c in distinct_citations(citations)]

@@ -35,14 +35,13 @@ from rag.chunker import chunk
 from rag.config import BACKENDS, Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder, make_embedder, resolved_embed_backend
-from rag.types import Document
-
-from rag.eval.bench.scale import SQUAD, squad_passages
-from rag.eval.gold import load_gold, write_gold
 from rag.eval.bench.measure import Latency, latency, timed
-from rag.eval.runner import run_eval
+from rag.eval.bench.scale import SQUAD, squad_passages
 from rag.eval.bench.squad import evaluate
+from rag.eval.gold import load_gold, write_gold
+from rag.eval.runner import run_eval
 from rag.training.squad import load_squad
+from rag.types import Document
 
 REPO = Path(__file__).resolve().parents[2]
 COLD_STARTS = 3
@@ -75,6 +74,8 @@ DEFAULT = "default"  # the pseudo-backend: Config()'s own embed_backend and read
 def config_for(backend: str, base: Config | None = None) -> Config:
     if backend == DEFAULT:
         return base or Config()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be {DEFAULT} or one of {', '.join(BACKENDS)}, not {backend!r}")
     return dataclasses.replace(base or Config(), embed_backend=backend, reader_backend=backend)
 
 
@@ -183,7 +184,7 @@ def _serve_rss(config: Config, cwd: Path, questions: list[str], requests: int) -
             try:
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                 break
-            except Exception:  # noqa: BLE001 - not up yet: connection refused, or gradio's own errors
+            except Exception:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("rag serve did not start") from None
                 time.sleep(1)

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 from rag.calibration import Calibrator
 from rag.errors import RagError
+from rag.eval.bench.sweep import Outcome
+from rag.eval.metrics import expected_calibration_error, mean, reliability_table
 from rag.scoring import CALIBRATED_FEATURES
 
-from rag.eval.metrics import expected_calibration_error, mean, reliability_table
-from rag.eval.bench.sweep import Outcome
-
-THRESHOLDS = tuple(round(t / 100, 2) for t in range(0, 101))
+THRESHOLDS = tuple(round(t / 100, 2) for t in range(101))
 # The most answerable questions rag may decline on any dev corpus (issue 29's target on test parts).
 MAX_ANSWERABLE_DECLINED = 0.10
 
@@ -40,7 +39,7 @@ def fit_calibrator(corpora: Mapping[str, Sequence[Outcome]], span_scoring: str, 
     for part in answered:
         corpus_weight = total / (len(answered) * len(part))  # equal weight per corpus, mean weight 1
         for o in part:
-            features = [o.answer.features[name] for name in CALIBRATED_FEATURES]  # type: ignore[union-attr]
+            features = [o.answer.features[name] for name in CALIBRATED_FEATURES]
             # A soft label p is the pair (1, weight p) and (0, weight 1 - p): the log loss of p.
             for label, share in ((1, o.f1), (0, 1.0 - o.f1)):
                 if share > 0:
@@ -107,5 +106,5 @@ def choose_threshold(corpora: Mapping[str, Sequence[Outcome]], calibrator: Calib
 def calibration_error(outcomes: Sequence[Outcome], calibrator: Calibrator) -> float:
     """Expected calibration error of the confidence against each answer's F1 (binned means)."""
     answered = [o for o in outcomes if o.answer is not None]
-    table = reliability_table([calibrator.confidence(o.answer) for o in answered], [o.f1 for o in answered])  # type: ignore[arg-type]
+    table = reliability_table([calibrator.confidence(o.answer) for o in answered], [o.f1 for o in answered])
     return expected_calibration_error(table)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from rag import Pipeline
 from rag.config import load_config
-
 from rag.eval.gold import load_gold
 
 

@@ -8,9 +8,10 @@ import dataclasses
 import json
 import random
 from pathlib import Path
+from typing import Any
 
-from rag.eval.gold import GoldQuestion, load_gold
 from rag.eval.bench.squad_corpus import build_squad_corpus
+from rag.eval.gold import GoldQuestion, load_gold
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_GOLD = REPO / "eval" / "docs" / "gold.jsonl"
@@ -49,7 +50,8 @@ def squad_corpus(name: str, data: Path, work: Path, dev_sample: int, test_every:
     records = [json.loads(line) for line in built.gold.read_text(encoding="utf-8").splitlines()]
     order = {title: i for i, title in enumerate(dict.fromkeys(r["article"] for r in records))}
     half = built.articles // 2
-    dev, test = [], []
+    dev: list[dict[str, Any]] = []
+    test: list[dict[str, Any]] = []
     for r in records:
         part = "dev" if order[r["article"]] < half else "test"
         (dev if part == "dev" else test).append(

@@ -58,7 +58,7 @@ def make_corpus(squad: Path, files: int, out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     questions, cursor = [], 0
     for i in range(files):
-        size, chosen = file_size(i), []
+        size, chosen = file_size(i), list[Paragraph]()
         while sum(len(p.text) + 2 for p in chosen) < size:
             chosen.append(pool[cursor % len(pool)])
             cursor += 1

@@ -45,9 +45,11 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"- {'met' if met else 'MISSED'}: {text}")
 
     gap = big["cold_ask_seconds"] - big["cold_ask_seeds_seconds"]
-    line(gap <= 0.5, f"cold `rag ask` within 0.5 s of seeds': {big['cold_ask_seconds']:.2f} s vs {big['cold_ask_seeds_seconds']:.2f} s (+{gap:.2f} s)")
+    line(gap <= 0.5, f"cold `rag ask` within 0.5 s of seeds': {big['cold_ask_seconds']:.2f} s "
+                     f"vs {big['cold_ask_seeds_seconds']:.2f} s (+{gap:.2f} s)")
     ratio = big["warm_p50_ms"] / big["warm_p50_seeds_ms"]
-    line(ratio <= 1.2, f"warm p50 within 20% of seeds': {big['warm_p50_ms']:.0f} ms vs {big['warm_p50_seeds_ms']:.0f} ms ({ratio - 1:+.0%})")
+    line(ratio <= 1.2, f"warm p50 within 20% of seeds': {big['warm_p50_ms']:.0f} ms "
+                       f"vs {big['warm_p50_seeds_ms']:.0f} ms ({ratio - 1:+.0%})")
     line(big["changed_answered"] and big["changed_ask_seconds"] <= 5,
          f"one changed file answered by a new `rag ask` within 5 s: {big['changed_ask_seconds']:.2f} s")
     line(big["serve_answered"] and big["serve_change_seconds"] <= 10,

@@ -21,9 +21,8 @@ from pathlib import Path
 
 from rag.corpus import load_corpus
 from rag.errors import RagError
-from rag.model_paths import embedder_location, reader_location
-
 from rag.eval.bench.qa_systems import Reply
+from rag.model_paths import embedder_location, reader_location
 
 SPLIT_WORDS, SPLIT_OVERLAP, TOP_K = 100, 20, 5
 

@@ -24,12 +24,11 @@ from pathlib import Path
 
 from rag import Pipeline
 from rag.config import Config
-
 from rag.eval.bench import backends as backends_bench
-from rag.eval.bench.scale import SQUAD, MilvusResult, ScaleResult, growth, run_scale
-from rag.eval.gold import load_gold
 from rag.eval.bench.measure import Latency, latency
+from rag.eval.bench.scale import SQUAD, MilvusResult, ScaleResult, growth, run_scale
 from rag.eval.bench.squad import evaluate
+from rag.eval.gold import load_gold
 from rag.training.squad import SquadExample, load_squad
 
 REPO = Path(__file__).resolve().parents[2]

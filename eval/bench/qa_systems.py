@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag import Config, Pipeline
-
 from rag.eval.gold import GoldQuestion
 from rag.eval.metrics import exact_match, f1, mean, percentile
 

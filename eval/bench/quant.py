@@ -34,20 +34,18 @@ import numpy as np
 from rag import Pipeline
 from rag.config import Config
 from rag.embedder import OnnxEmbedder
+from rag.eval.bench.backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
+from rag.eval.bench.blockwise import blockwise_file
+from rag.eval.bench.measure import timed
+from rag.eval.bench.scale import SQUAD, squad_passages
+from rag.eval.bench.tune import Corpus, seeds_corpus, squad_corpus
+from rag.eval.gold import load_gold, write_gold
+from rag.eval.runner import run_eval
 from rag.model_paths import embedder_location, reader_location
 from rag.onnx_backend import OnnxEncoder, OnnxQaModel
 from rag.onnx_export import cached_export, quantize
 from rag.reader import ExtractiveReader
-
-from rag.eval.bench.backends import REPO, _seeds_recall_at_5, _squad_recall_at_5
-from rag.eval.bench.scale import SQUAD, squad_passages
-from rag.eval.bench.blockwise import blockwise_file
-from rag.eval.gold import load_gold, write_gold
-from rag.eval.bench.measure import timed
-from rag.eval.runner import run_eval
-from rag.training.squad import predict, score
-from rag.training.squad import load_squad
-from rag.eval.bench.tune import Corpus, seeds_corpus, squad_corpus
+from rag.training.squad import load_squad, predict, score
 
 LAYERS = range(6)
 # Key: (what it is, the MatMuls kept in float32: substrings of the exported node names; None: all float32).
@@ -90,13 +88,15 @@ def static_file(fp32: Path, target: Path, config: Config, work: Path) -> None:
 
     reader = ExtractiveReader(dataclasses.replace(config, reader_backend="onnx"))
     batches: list[dict[str, np.ndarray]] = []
-    run = reader.backend._run  # noqa: SLF001 - record what the reader feeds its model
+    backend = reader.backend
+    assert isinstance(backend, OnnxQaModel), "the reader runs on ONNX here"
+    run = backend._run
 
     def recording(inputs: dict[str, np.ndarray]) -> Any:
         batches.append({name: np.asarray(inputs[name], dtype=np.int64) for name in inputs})
         return run(inputs)
 
-    reader.backend._run = recording  # type: ignore[method-assign]  # noqa: SLF001
+    backend._run = recording  # type: ignore[method-assign]
     pipeline = Pipeline(_seeds_config(config, work), reader=reader)
     pipeline.index()
     for question in load_gold(REPO / "eval" / "gold.jsonl"):
@@ -127,7 +127,7 @@ def embedder_rows(config: Config, work: Path, variants: list[str]) -> list[dict[
     passages, _ = squad_passages(SQUAD / "train-v1.1.json", 2000, config)
     texts = [p.text for p in passages[:2000]]
     reference: np.ndarray | None = None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for variant in (v for v in variants if v != STATIC):  # static quantisation: the reader only
         path, name = variant_file("encoder", location, variant, work, config), VARIANTS[variant][0]
         embedder = OnnxEmbedder(dataclasses.replace(config, embed_backend="onnx"))

@@ -23,17 +23,17 @@ from rag.chunker import chunk
 from rag.config import Config
 from rag.corpus import content_hash
 from rag.embedder import Embedder, make_embedder
+from rag.eval.bench.measure import Latency, latency, timed
 from rag.index import DenseIndex
 from rag.lexical import Bm25Index
 from rag.retriever import IndexRetriever
 from rag.store import FORMAT_VERSION, FaissStore, Manifest
+from rag.store.base import PassageStore
 from rag.store.faiss_store import Part
-from rag.store.segment import write_segment
 from rag.store.milvus_store import passage_id
-from rag.types import Chunk, Document
-
-from rag.eval.bench.measure import Latency, latency, timed
+from rag.store.segment import write_segment
 from rag.training.squad import load_squad
+from rag.types import Chunk, Document
 
 SQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad"
 
@@ -112,12 +112,16 @@ def measure_milvus(passages: list[Chunk], vectors: npt.NDArray[np.float32], ques
         writer.delete([])  # creates the collection, outside the timing
         manifest = Manifest(FORMAT_VERSION, embedder.name, vectors.shape[1], config.chunk_chars, config.chunk_overlap,
                             {}, 0, "", store={"kind": "milvus", "uri": "", "collection": config.milvus_collection})
-        store, insert_s = timed(lambda: (writer.add(passages, vectors), writer.commit(manifest, Path(scratch)))[1])
+        def insert() -> PassageStore:
+            writer.add(passages, vectors)
+            return writer.commit(manifest, Path(scratch))
+
+        store, insert_s = timed(insert)
         retriever = IndexRetriever(store, embedder, "hybrid", config.rrf_k)
-        query_s = [timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
+        query_s = [timed(lambda q=q: retriever.retrieve(q, config.top_k))[1] for q in questions]
         query_vectors = embedder.embed(questions)
         flat = DenseIndex.build(vectors, kind="flat")
-        found = [timed(lambda: store.dense_search(v, 10)) for v in query_vectors]
+        found = [timed(lambda v=v: store.dense_search(v, 10)) for v in query_vectors]
         ids = {pid: row for row, pid in enumerate(passage_id(c) for c in passages)}
         recall = statistics.mean(
             overlap_at_k([ids[pid] for pid, _ in hits], [r for r, _ in flat.search(v, 10)])
@@ -149,10 +153,10 @@ def measure_size(passages: list[Chunk], paragraphs: int, vectors: npt.NDArray[np
         segment = write_segment(Path(scratch), passages, vectors, "flat")
         store = FaissStore(manifest, [Part(segment, np.zeros(len(passages), dtype=bool))])
         retriever = IndexRetriever(store, embedder, config.retrieval, config.rrf_k)
-        query_s = [timed(lambda: retriever.retrieve(q, config.top_k))[1] for q in questions]
+        query_s = [timed(lambda q=q: retriever.retrieve(q, config.top_k))[1] for q in questions]
     query_vectors = embedder.embed(questions)
-    flat_found = [timed(lambda: flat.search(v, 10)) for v in query_vectors]
-    hnsw_found = [timed(lambda: hnsw.search(v, 10)) for v in query_vectors]
+    flat_found = [timed(lambda v=v: flat.search(v, 10)) for v in query_vectors]
+    hnsw_found = [timed(lambda v=v: hnsw.search(v, 10)) for v in query_vectors]
     recall = statistics.mean(
         overlap_at_k([r for r, _ in h], [r for r, _ in f]) for (h, _), (f, _) in zip(hnsw_found, flat_found)
     )

@@ -27,7 +27,6 @@ from typing import Any
 
 from rag.atomic import write_atomic
 from rag.errors import RagError
-
 from rag.training.squad import load_squad
 
 # Only names this module writes; --overwrite removes stale ones and never touches other files.

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from rag import Config, Pipeline
 from rag.calibration import Scorer
+from rag.config import RetrievalMode
 from rag.embedder import Embedder
+from rag.eval.gold import GoldQuestion
+from rag.eval.metrics import exact_match, f1, mean, percentile
 from rag.reader import ExtractiveReader
 from rag.retriever import IndexRetriever
 from rag.scoring import RankedAnswer, rank_answers
 from rag.types import Hit, Span
-
-from rag.eval.gold import GoldQuestion
-from rag.eval.metrics import exact_match, f1, mean, percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class ReadSetting:
 class Retrieval:
     """A retrieval mode with its parameter (rrf_k for hybrid, dense_weight for weighted, rerank_depth for rerank)."""
 
-    retrieval: str
+    retrieval: RetrievalMode
     rrf_k: int = 10
     dense_weight: float = 0.5
     rerank_depth: int = 20
@@ -60,7 +60,7 @@ class Retrieval:
 class AnswerSetting:
     """What is chosen from one reading: which passages count, and how their spans are compared."""
 
-    retrieval: str
+    retrieval: RetrievalMode
     top_k: int
     rrf_k: int
     span_scoring: str
@@ -139,7 +139,7 @@ def corpus_pipeline(base: Config, corpus: Path, work: Path, read: ReadSetting, e
 def read_questions(pipeline: Pipeline, reader: ExtractiveReader, questions: Sequence[GoldQuestion],
                    retrievals: Sequence[Retrieval], max_k: int) -> list[Reading]:
     """Retrieve with every retrieval setting and read the union of their top ``max_k`` passages once."""
-    store = pipeline._loaded_store()  # noqa: SLF001 - the sweep drives the stages one by one
+    store = pipeline._loaded_store()
     retrievers = {r: IndexRetriever(store, pipeline.embedder, r.retrieval, r.rrf_k, r.dense_weight, r.rerank_depth)
                   for r in retrievals}
     readings = []
@@ -170,7 +170,7 @@ def accuracy(results: Sequence[Outcome]) -> dict[str, float]:
 
 
 def read_latency(pipeline: Pipeline, reader: ExtractiveReader, questions: Sequence[str], ks: Sequence[int],
-                 retrieval: str = "hybrid") -> dict[int, float]:
+                 retrieval: RetrievalMode = "hybrid") -> dict[int, float]:
     """Median seconds to read the top-k passages of a question, for each k (retrieval not counted)."""
     reader.read("warm up", [pipeline.search(questions[0], 1, retrieval)[0].chunk])
     medians = {}

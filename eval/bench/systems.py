@@ -29,15 +29,14 @@ from typing import Any
 
 from rag import Config, load_config
 from rag.embedder import make_embedder
-from rag.reader import ExtractiveReader
-
-from rag.eval.gold import GoldQuestion, load_gold
-from rag.eval.bench.measure import cpu_name
-from rag.eval.bench.squad import evaluate
-from rag.training.squad import load_squad
-from rag.eval.bench.qa_systems import RagSystem, Row, never_declining, paired_difference, run_system, score
 from rag.eval.bench.corpora import DOCS_CORPUS, DOCS_GOLD, squad_corpus
+from rag.eval.bench.measure import cpu_name
+from rag.eval.bench.qa_systems import RagSystem, Row, never_declining, paired_difference, run_system, score
+from rag.eval.bench.squad import evaluate
 from rag.eval.bench.tune import BASELINE
+from rag.eval.gold import GoldQuestion, load_gold
+from rag.reader import ExtractiveReader
+from rag.training.squad import load_squad
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -140,12 +139,14 @@ def render(result: dict[str, Any], command: str, seconds: float) -> str:
               "inside about two standard errors is within the noise of the question set.", ""]
     if result["reader_alone"]:
         lines += ["**The reader alone** (each question with its own paragraph)", "",
-                  "| reader | dev-v1.1 EM / F1 (all) | dev-v2.0 test half, threshold tuned on the first half: HasAns F1 / NoAns / overall F1 | never declining: HasAns F1 | questions/s |",
+                  "| reader | dev-v1.1 EM / F1 (all) | dev-v2.0 test half, threshold tuned on the first half: "
+                  "HasAns F1 / NoAns / overall F1 | never declining: HasAns F1 | questions/s |",
                   "| --- | --- | --- | --- | --- |"]
         for a in result["reader_alone"]:
             best, never = a["v2_best"], a["v2_never"]
             lines.append(f"| {a['reader']} | {a['v1_em']:.3f} / {a['v1_f1']:.3f} ({a['v1_n']}) | {best['has_ans_f1']:.3f} / "
-                         f"{best['no_ans_accuracy']:.3f} / {best['overall_f1']:.3f} | {never['has_ans_f1']:.3f} | {a['questions_per_s']:.1f} |")
+                         f"{best['no_ans_accuracy']:.3f} / {best['overall_f1']:.3f} | {never['has_ans_f1']:.3f} "
+                         f"| {a['questions_per_s']:.1f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -42,8 +42,6 @@ from rag import Config
 from rag.calibration import CALIBRATION_FILE
 from rag.config import SPAN_SCORINGS
 from rag.embedder import make_embedder
-from rag.reader import ExtractiveReader
-
 from rag.eval.bench.calibration_fit import at_threshold, calibration_error, choose_threshold, fit_calibrator
 from rag.eval.bench.corpora import KINDS, Corpus, docs_corpus, seeds_corpus, squad_corpus
 from rag.eval.bench.sweep import (
@@ -59,6 +57,7 @@ from rag.eval.bench.sweep import (
     read_questions,
 )
 from rag.eval.bench.tune_report import write_tune_report
+from rag.reader import ExtractiveReader
 
 READ_SETTINGS = (ReadSetting(400, 100), ReadSetting(600, 150), ReadSetting(800, 240), ReadSetting(600, 150, 384, 128))
 RETRIEVALS = (Retrieval("bm25"), Retrieval("dense"), Retrieval("hybrid", 10), Retrieval("hybrid", 60),
@@ -148,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args.command = "python -m rag.eval.bench.tune " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     base = Config(reader_model=args.reader)
     embedder = make_embedder(base)
-    corpora = [seeds_corpus(args.gold, args.corpus, args.work), squad_corpus("squad-v1.1", args.squad, args.work, args.dev_sample, 1, args.seed),
+    corpora = [seeds_corpus(args.gold, args.corpus, args.work),
+               squad_corpus("squad-v1.1", args.squad, args.work, args.dev_sample, 1, args.seed),
                docs_corpus(args.work)]
     if args.sweep:
         rows = load_sweep(args.sweep)

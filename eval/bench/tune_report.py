@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rag.calibration import Calibrator
-
 from rag.eval.bench.calibration_fit import Decline
 from rag.eval.bench.measure import cpu_name
 from rag.eval.report import _figure, _save, _write_text

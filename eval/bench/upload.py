@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/upload-latency.md"))
     args = parser.parse_args(argv)
     from gradio_client import Client
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import FilePayload, sync_playwright
 
     data = long_log(args.upload_kb * 1000 // 133).encode()
     with tempfile.TemporaryDirectory(prefix="rag-bench-upload-") as scratch:
@@ -78,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             idle = [ask() for _ in range(20)]
             browser_path = os.environ.get("RAG_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                browser = playwright.chromium.launch(executable_path=browser_path,
+                                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
                 page = browser.new_page()
                 page.goto(url)
                 page.get_by_text("Add documents").click()
                 started = time.perf_counter()
-                page.locator("#upload input[type=file]").set_input_files(
-                    [{"name": "harbour-log.txt", "mimeType": "text/plain", "buffer": data}])
+                upload: FilePayload = {"name": "harbour-log.txt", "mimeType": "text/plain", "buffer": data}
+                page.locator("#upload input[type=file]").set_input_files([upload])
                 during = []
                 while "Added: uploads/harbour-log.txt" not in page.locator("#upload-status").inner_text():
                     during.append(ask())

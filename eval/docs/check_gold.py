@@ -112,8 +112,8 @@ def main(argv):
         c = per_doc.get(d, Counter())
         print(f"  {d:12} {doc_split.get(d, '-'):4}  answerable {c['answerable']}")
     if errors:
-        for e in errors:
-            print("ERROR:", e, file=sys.stderr)
+        for error in errors:
+            print("ERROR:", error, file=sys.stderr)
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
     print("OK")

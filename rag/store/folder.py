@@ -18,6 +18,7 @@ Nothing here knows what a store holds: the sync (rag/store/sync.py) decides what
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -144,7 +145,7 @@ class IndexFolder:
 
     def new_build(self) -> Path:
         """A new, empty build folder that CURRENT does not name (yet)."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         build = self.path / f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
         build.mkdir()
         try:
@@ -230,10 +231,8 @@ class IndexFolder:
         the old record, which only means more files are read next time."""
         if states == self.file_states():
             return
-        try:
+        with contextlib.suppress(OSError):
             write_atomic(self.path / FILES, json.dumps({k: list(v) for k, v in sorted(states.items())}) + "\n")
-        except OSError:
-            pass
 
     def pending(self) -> set[str]:
         """The documents an interrupted Milvus update was changing (empty when none was; "*": all)."""

@@ -92,7 +92,7 @@ def create_collection(client: MilvusClient, collection: str, dimension: int) -> 
                                      index_params=_index_params(client, bm25=False, doc_id_index=doc_id_index),
                                      consistency_level="Strong")
             return False
-        except Exception as err:  # noqa: BLE001 - pymilvus raises MilvusException for an unknown index type
+        except Exception as err:
             if doc_id_index is None:
                 raise
             log.debug("Milvus refused a %s index on doc_id (%s)", doc_id_index, first_line(err))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,7 @@ def _publish(config: Config, folder: IndexFolder, writer: StoreWriter, embedder:
         chunk_overlap=config.chunk_overlap,
         documents={d.doc_id: d.content_hash for d in documents},
         passages=0,  # the writer counts them when it commits
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         document_info=document_info(documents),
         dense_index=config.dense_index,
         store=store_settings(config),

@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ def restore(checkpoint: Path, model: Any, optimizer: Any, device: str) -> dict[s
     return json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
 
 
-def write_model(out: Path, model: Any, tokenizer: Any, settings: TrainSettings, state: dict[str, Any], max_steps: int, features: Features) -> Path:
+def write_model(out: Path, model: Any, tokenizer: Any, settings: TrainSettings, state: dict[str, Any], max_steps: int,
+                features: Features) -> Path:
     import torch
 
     folder = out / "model"
@@ -84,7 +85,7 @@ def write_model(out: Path, model: Any, tokenizer: Any, settings: TrainSettings, 
         "max_steps": max_steps,
         "windows": len(features.start),
         "negative_pairs": features.negatives,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (tmp / "training_state.json").write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)

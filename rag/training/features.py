@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.training.squad import load_squad
 from rag.training.negatives import mine_negatives, parse_shares
 from rag.training.settings import TrainSettings
+from rag.training.squad import load_squad
 
 # Length sorting groups this many batches' worth of shuffled windows, sorts each group by length and
 # cuts it into batches: similar lengths in a batch, yet every epoch mixes the data anew.

@@ -6,12 +6,12 @@ import json
 import os
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.training.squad import SquadExample, load_squad
 from rag.reader import ExtractiveReader
+from rag.training.squad import SquadExample, load_squad
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +46,9 @@ def score_dev(model: Any, tokenizer: Any, dev: DevSets, device: str) -> dict[str
     from tokenizers import Tokenizer
 
     from rag import Config
-    from rag.training.squad import abstention_scores, best_threshold, predict, score
     from rag.model_paths import SHIPPED_READER_DIR
     from rag.tokenization import configured
+    from rag.training.squad import abstention_scores, best_threshold, predict, score
 
     model.eval()
     reader = ExtractiveReader(Config(reader_model=str(SHIPPED_READER_DIR), reader_backend="torch"))
@@ -83,7 +83,7 @@ class _DeviceQaModel:
 def write_progress(out: Path, state: dict[str, Any], run: dict[str, Any]) -> None:
     record = {**run, "step": state["step"], "epoch": state["step"] / run["steps_per_epoch"], "elapsed_s": state["elapsed_s"],
               "loss": state["loss"], "dev": state["dev"], "settings": state["settings"],
-              "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     tmp = out / "progress.json.tmp"
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, out / "progress.json")

@@ -18,7 +18,7 @@ class TrainSettings:
     epochs: float = 1.0
     max_steps: int = 0  # 0: set by epochs
     deadline_minutes: float = 0.0  # 0: no deadline
-    negatives: str = "sibling=0.3,bm25=0.3"  # kind=share of questions, eval/reader_negatives.py
+    negatives: str = "sibling=0.3,bm25=0.3"  # kind=share of questions, rag/training/negatives.py
     length_sorted: bool = True  # batches of similar-length windows
     limit: int = 0  # 0: all questions (tests use a few)
     seed: int = 42

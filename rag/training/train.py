@@ -1,6 +1,8 @@
 """Fine-tune an extractive reader on SQuAD v1.1 train, with "no answer" negatives; resumable.
 
-    python -m rag.training.train --train ../shared/data/squad/train-v1.1.json --out runs/reader         [--init shipped|minilm|PATH] [--negatives removed=0.3,retrieved=0.3] [--epochs 2]         [--dev-v1 ../shared/data/squad/dev-v1.1.json --dev-v2 ../shared/data/squad/dev-v2.0.json]
+    python -m rag.training.train --train ../shared/data/squad/train-v1.1.json --out runs/reader \\
+        [--init shipped|minilm|PATH] [--negatives removed=0.3,retrieved=0.3] [--epochs 2] \\
+        [--dev-v1 ../shared/data/squad/dev-v1.1.json --dev-v2 ../shared/data/squad/dev-v2.0.json]
     python -m rag.training.train --status --out runs/reader     # where the run stands
 
 Every window of question + paragraph is labelled with its answer's start and end tokens, or with
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, help="SQuAD v1.1 train JSON")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints and the finished model")
-    parser.add_argument("--init", default="shipped", help="shipped (rag's reader), minilm (the bundled embedder's encoder) or a model folder")
+    parser.add_argument("--init", default="shipped",
+                        help="shipped (rag's reader), minilm (the bundled embedder's encoder) or a model folder")
     for field, kind in (("max_length", int), ("stride", int), ("batch_size", int), ("peak_lr", float), ("epochs", float),
                         ("max_steps", int), ("deadline_minutes", float), ("negatives", str), ("limit", int), ("seed", int)):
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=TrainSettings.__dataclass_fields__[field].default)
@@ -191,7 +194,8 @@ def load_start(settings: TrainSettings, out: Path, device: str) -> tuple[Any, An
 def _optimizer(model: Any, settings: TrainSettings) -> Any:
     import torch
 
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
