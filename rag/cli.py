@@ -165,7 +165,7 @@ def _show(args: argparse.Namespace) -> int:
                      "page": page_of(document.page_starts, start)})
         return 0
     # The document's own text is shown as it reads, lines and all, but inert: no control character of
-    # it reaches the terminal (README, Reliability).
+    # it reaches the terminal (docs/reliability.md).
     header = [printable(document.doc_id)] + [printable(v) for v in (document.title, document.date) if v]
     print(" · ".join(header))
     if spanned:

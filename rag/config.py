@@ -54,11 +54,10 @@ class Config:
     # "onnx-int8": ONNX Runtime, int8 weights except the first layer's (no PyTorch at query time;
     # exported from the model's weights on first use and cached in cache_dir). "onnx": the same in
     # float32. "torch": sentence-transformers on PyTorch. "auto": onnx-int8 on an x86 CPU with VNNI,
-    # onnx elsewhere (rag.embedder.resolved_embed_backend). python -m rag.eval.bench.quant (README,
-    # Performance): with VNNI, onnx-int8 embeds 1.6-2.1x as fast as onnx within the 0.01 recall@5
-    # budget (seeds 0.987 = float32, SQuAD 0.866 -> 0.861); on a 2-core Zen 1 without VNNI it embeds
-    # 29 passages/s against 27 and loses a seeds question (recall@5 0.987 -> 0.974), so float32 there.
-    # onnx gives torch's vectors (within 1e-4).
+    # onnx elsewhere (rag.embedder.resolved_embed_backend): with VNNI int8 embeds faster within the
+    # 0.01 recall@5 budget; without it, it gains little and loses a seeds question, so float32 there
+    # (python -m rag.eval.bench.quant; the figures: docs/performance-history.md, "Performance" and
+    # "The same on a CPU without VNNI"). onnx gives torch's vectors (within 1e-4).
     embed_backend: EmbedBackend = "auto"
     embed_batch_size: int = 32
     # "" means the reader shipped inside this package (rag/models/minilm-l6-squad); otherwise any
@@ -66,8 +65,9 @@ class Config:
     reader_model: str = ""
     # "onnx": ONNX Runtime float32, "onnx-int8": int8 weights (both exported on first use, cached in
     # cache_dir), "torch": PyTorch float32. onnx gives torch's answers (logits within 1e-5) without
-    # importing torch (cold ask 1.1 s vs 7.7 s); onnx-int8 reads ~1.8x faster and keeps dev-v1.1 F1
-    # within 0.24, but loses one seeds question end to end (EM 0.821 -> 0.808, budget 0.01). README, Performance.
+    # importing torch (a much faster cold ask); onnx-int8 reads faster but loses a seeds question end
+    # to end, past the 0.01 EM budget (python -m rag.eval.bench.backends and bench.quant; the figures:
+    # docs/performance-history.md, "Performance: PyTorch against ONNX Runtime").
     reader_backend: Backend = "onnx"
     cache_dir: Path = Path("~/.cache/rag")
     # The answering defaults below were chosen for the shipped reader by python -m rag.eval.bench.tune on dev

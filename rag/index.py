@@ -54,8 +54,8 @@ class DenseIndex:
         else:
             # Exact search over vectors kept as float16: each component within 3e-5 of its float32
             # value (cosines within ~1e-4), half the memory, and a question reads half the bytes
-            # (a flat search is memory-bound: 27 ms at 193k passages in float32, 8 ms in float16;
-            # figures in docs/scale-files.md).
+            # (a flat search is memory-bound: 27 ms at 193k passages in float32, 8 ms in float16, side
+            # by side on one CPU; the accuracy check is docs/benchmark-float16.md).
             index = faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         for first in range(0, len(vectors), _ADD_BLOCK):
             block = np.asarray(vectors[first:first + _ADD_BLOCK], dtype=np.float32).reshape(-1, dimension)

@@ -36,12 +36,12 @@ _RECIPE = "opset17-torchscript-eager-v2"
 # layer: reader forward pass on 3x150 tokens 183 -> 168 ms (2-core Zen 1), logits within 1e-5. ORT's
 # transformer optimizer (fused Attention/SkipLayerNorm) on top gained nothing more (169 ms).
 _ATTENTION = "eager"
-# The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench.quant; README,
-# Performance). The embedder keeps its first layer in float32: of the seven dynamic variants (all
-# int8; layer 0, layer 5, attention Q/K/V, attention output, FFN in or FFN out kept), only layer 0
-# and FFN-in lose no seeds recall@5 (0.987), and layer 0 is the faster: SQuAD recall@5 0.866 -> 0.861,
-# 55 -> 115 passages/s, where all-int8 gives 129 but 0.974 / 0.859. For the reader every variant
-# (static QDQ included) loses end-to-end EM on the tuning's dev parts, so rag reads in float32 by default.
+# The MatMuls an int8 export keeps in float32, by kind (python -m rag.eval.bench.quant; its figures:
+# docs/performance-history.md, "Performance: PyTorch against ONNX Runtime"). The embedder keeps its
+# first layer in float32: of the seven dynamic variants (all int8; layer 0, layer 5, attention Q/K/V,
+# attention output, FFN in or FFN out kept), only layer 0 and FFN-in lose no seeds recall@5, and layer
+# 0 is the faster; all-int8 is faster still but loses recall. For the reader every variant (static QDQ
+# included) loses end-to-end EM on the tuning's dev parts, so rag reads in float32 by default.
 _FLOAT32_MATMULS: dict[str, tuple[str, ...]] = {"encoder": ("layer.0/",), "qa": ()}
 
 
@@ -201,7 +201,7 @@ def has_vnni() -> bool:
     """Whether this x86 CPU multiplies int8 with VNNI (or AMX): 8-bit weights exact, int8 ~2x float32.
 
     Without it ONNX Runtime's int8 kernels are about as fast as float32 (python -m rag.eval.bench.quant
-    on a 2-core Zen 1: the int8 embedder 29 passages/s, float32 27; the int8 reader no faster).
+    on a 2-core Zen 1: docs/performance-history.md, "The same on a CPU without VNNI").
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False

@@ -282,7 +282,7 @@ def test_quantisation_variants_keep_the_matmuls_they_name(fp32_embedder: OnnxEmb
 
 def test_blockwise_int8_variant_is_made_and_stays_close(tmp_path: Path, fp32_embedder: OnnxEmbedder) -> None:
     """bench_quant's blockwise variant: every weight MatMul becomes MatMulNBits (8 bits, blocks of 32),
-    and its vectors stay within a hair of float32 (the reader's logits: README, Performance)."""
+    and its vectors stay within a hair of float32 (the reader's logits: docs/performance-history.md)."""
     import onnx
 
     from rag.eval.bench.blockwise import blockwise_file

@@ -702,7 +702,7 @@ def test_server_listens_on_loopback_only(server):
 
 
 # 200 requests in the default suite (a leak of a few KiB a request shows); the 500-request soak is `-m slow`,
-# and the RSS figures themselves are in the benchmark (README, Performance).
+# and the RSS figures themselves are in docs/performance-history.md ("The web server's memory under load").
 @pytest.mark.parametrize("requests", [200, pytest.param(500, marks=pytest.mark.slow)])
 def test_memory_stays_flat_over_many_requests(server, requests):
     from gradio_client import Client

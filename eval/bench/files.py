@@ -9,8 +9,8 @@ the first files of the larger, hard-linked). Every figure is a real `rag` proces
 `rag index` (time, passages/s, peak RSS, size on disk), `rag ask` cold with nothing changed (beside
 `rag ask` on seeds/, in the same run), warm `Pipeline.ask` p50 (beside seeds/), and one file
 changed: a new `rag ask` about the change, and the time from the change until a running `rag serve`
-answers from it; then issue 31's targets, each judged. FAISS store only (the Milvus rows are not
-measured yet). Run it by hand on an idle machine; the 10k-file index takes ~20 minutes on 2 cores.
+answers from it; then issue 31's targets, each judged. The FAISS store by default; --store
+milvus-lite or milvus-server measures Milvus instead. Run it by hand on an idle machine; the 10k-file index takes ~20 minutes on 2 cores.
 The work folder's indexes and corpora are made afresh by each run.
 """
 
