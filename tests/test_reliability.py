@@ -115,6 +115,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path: Pat
     assert json.loads(capsys.readouterr().out)["added"] == ["new.md"]
 
 
+@pytest.mark.e2e  # a real `rag index` process, killed mid-write
 def test_kill_9_during_rag_index_leaves_the_previous_index_and_a_rerun_completes(tmp_path: Path, embedder, reader) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     corpus, index = tmp_path / "corpus", tmp_path / "idx"
