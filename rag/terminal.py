@@ -18,7 +18,13 @@ def render_answer(answer: Answer) -> str:
 def _answer_lines(answer: Answer) -> list[str]:
     lines = []
     if answer.text is None:
-        lines.append(f"{answer.message} (confidence {answer.confidence:.2f})")
+        # "The documents don't say. These passages came closest:": the confidence belongs to the first
+        # sentence, and the passages follow the second.
+        said, _, lead_in = answer.message.partition(". ")
+        if lead_in:
+            lines += [f"{said} (confidence {answer.confidence:.2f}).", lead_in]
+        else:
+            lines.append(f"{answer.message} (confidence {answer.confidence:.2f})")
         for n, hit in enumerate(answer.passages, start=1):
             lines.append(f"  [{n}] {printable(hit.chunk.doc_id)} [{hit.chunk.start}:{hit.chunk.end}] {snippet(hit.chunk.text)}")
         return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,16 @@ def test_ask_json_abstention(tmp_path: Path, shared_models, capsys) -> None:
     data = json.loads(out)
     assert code == 0 and data["answer"] is None and data["abstained"] is True and data["citations"] == []
     assert data["passages"], "the closest passages are shown"
+
+
+def test_a_decline_reads_as_two_sentences_in_the_terminal(tmp_path: Path, shared_models, capsys) -> None:
+    """The confidence goes with "The documents don't say", and the passages follow their lead-in."""
+    code, out, _ = _run(["ask", "What is the capital of France?", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx")], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert re.fullmatch(r"The documents don't say \(confidence 0\.\d\d\)\.", lines[0]), lines[0]
+    assert lines[1] == "These passages came closest:"
+    assert lines[2].startswith("  [1] ") and ": (confidence" not in out
 
 
 def test_ask_prints_answer_and_sources(tmp_path: Path, shared_models, capsys) -> None:
