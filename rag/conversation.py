@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.pipeline import Pipeline
+from rag.questions import check_question
 from rag.types import Answer
 
 # A name: capitalised words, hyphenated parts allowed ("Ahn Gyu-back", "Gen Nakatani", "Seoul").
@@ -79,6 +80,7 @@ class Conversation:
 
     def ask(self, question: str, k: int | None = None, **settings: Any) -> Answer:
         """Answer ``question`` in the context of the previous turn (settings as for Pipeline.ask)."""
+        check_question(question)  # as typed: a refusal counts what the user wrote, not a rewrite of it
         previous = self.turns[-1] if self.turns else None
         interpreted = resolve_follow_up(question, previous) if previous else question
         answer = self.pipeline.ask(interpreted, k, **settings)

@@ -75,6 +75,13 @@ def extract(path: Path, max_chars: int | None = None) -> Extracted:
     return extracted
 
 
+def dateline_end(text: str) -> int:
+    """Where a leading "date 2026-01-30" ends in a document's text (0 without one): it states the
+    document's date and is read as such, not as part of its first sentence."""
+    dateline = _DATELINE.match(text)
+    return dateline.end() if dateline else 0
+
+
 def _extract_text(path: Path, max_chars: int | None = None) -> Extracted:
     try:
         with open(path, encoding="utf-8") as f:

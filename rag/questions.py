@@ -24,11 +24,12 @@ def check_question(question: str) -> str:
     """
     if not isinstance(question, str):
         raise QuestionError(f"a question must be text, not {type(question).__name__}")
+    typed = question.strip()
     question = " ".join(_CONTROL.sub(" ", question).split())
     if not question:
         raise QuestionError("the question is empty; ask something, e.g. rag ask \"Where did the ministers meet?\"")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
+    if len(question) > MAX_QUESTION_CHARS:  # counted as typed: the limit is on what rag reads
+        raise QuestionError(f"the question is {len(typed):,} characters long; keep it to {MAX_QUESTION_CHARS:,} or fewer")
     return question
 
 

@@ -140,3 +140,25 @@ def interrupt_then_repair_a_milvus_update(config: Config, fresh_dir: Path, monke
     fresh, _ = sync_index(make_config(fresh_dir), changed, HashEmbedder())
     assert store.count() == fresh.count()
     return store, fresh
+
+
+def save_if_changed(png: bytes, path: Path, tolerance: float = 0.002) -> bool:
+    """Write a screenshot to ``path`` unless the one there looks the same (at most ``tolerance`` of its
+    pixels differ visibly: a caret's blink is not a change); says whether it wrote. Screenshots live
+    in docs/, so a test run that changed nothing leaves them as they were."""
+    import io
+
+    from PIL import Image, ImageChops
+
+    if path.exists():
+        old, new = Image.open(path).convert("RGB"), Image.open(io.BytesIO(png)).convert("RGB")
+        if old.size == new.size:
+            diff = ImageChops.difference(old, new).convert("L").point(lambda v: 255 if v > 24 else 0)
+            changed = sum(diff.histogram()[255:]) / (new.width * new.height)
+            if changed <= tolerance:
+                return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(png)
+    temporary.replace(path)
+    return True

@@ -117,3 +117,17 @@ def test_conversation_asks_a_standalone_question_as_typed(seeds_pipeline: Pipeli
     assert answer.text == seeds_pipeline.ask("Which Japanese prime minister announced his resignation?").text
     follow_up = chat.ask("On which day did he resign?")
     assert follow_up.interpreted_as == f"On which day did {answer.text} resign?"
+
+
+def test_a_question_too_long_is_refused_counting_what_was_typed(seeds_pipeline: Pipeline) -> None:
+    """A follow-up is rewritten with the previous turn's subject; the length a refusal counts is still
+    the typed one (it said 5,148 for 5,000 typed characters)."""
+    from rag.errors import QuestionError
+
+    chat = Conversation(seeds_pipeline)
+    chat.ask("Where did Ahn Gyu-back and Gen Nakatani meet?")
+    typed = "Where did they sign it? " + "x" * 4976
+    assert len(typed) == 5000 and resolve_follow_up(typed, chat.turns[-1]) != typed  # it would be rewritten
+    with pytest.raises(QuestionError, match=r"the question is 5,000 characters long; keep it to 2,000 or fewer"):
+        chat.ask(typed)
+    assert len(chat.turns) == 1  # the refused question is no turn to follow up on

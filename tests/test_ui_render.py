@@ -107,3 +107,37 @@ def test_passage_rows_follow_the_retrieval_order(seeds_pipeline: Pipeline) -> No
     assert [row[1] for row in rows] == [hit.chunk.doc_id for hit in answer.passages]
     assert all(len(row) == len(render.PASSAGE_HEADERS) for row in rows)
     assert rows[0][-1] == answer.passages[0].chunk.text
+
+
+def test_both_spans_of_one_sentence_are_bold_in_its_card_and_highlighted(seeds_pipeline: Pipeline, seeds_documents) -> None:
+    answer = seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?")
+    sources = answer_sources(answer)
+    [source] = [s for s in sources if len(s.spans) == 2]
+    card = render.source_card(source, 1).replace("\\", "")
+    assert card.count("**SEOUL**") == 1 and card.count("**Seoul**") == 1
+    assert [text for text, label in render.highlighted_passage(source) if label] == ["SEOUL", "Seoul"]
+    document = seeds_documents[source.doc_id]
+    assert [text for text, label in render.highlighted_document(document, source) if label] == ["SEOUL", "Seoul"]
+
+
+def test_a_sentence_that_opens_with_a_quotation_mark_is_not_quoted_twice() -> None:
+    from rag.types import Answer, Chunk, Citation
+
+    text = "“We will cooperate,” the minister said in Seoul."
+    start = text.index("Seoul")
+    passage = Chunk("a.md", 0, 0, len(text), text)
+    answer = Answer("Where?", "Seoul", (Citation("a.md", 0, start, start + 5, "Seoul", passage, 0.4),), 0.4)
+    card = render.source_card(answer_sources(answer)[0], 1)
+    assert "““" not in card and "\n> “We will cooperate,” the minister said in **Seoul**.  " in card.replace("\\", "")
+    plain = "The minister said it in Seoul."
+    passage = Chunk("b.md", 0, 0, len(plain), plain)
+    answer = Answer("Where?", "Seoul", (Citation("b.md", 0, 24, 29, "Seoul", passage, 0.4),), 0.4)
+    assert "> “The minister said it in **Seoul**.”" in render.source_card(answer_sources(answer)[0], 1).replace("\\", "")
+
+
+def test_the_evidence_title_says_what_is_highlighted(seeds_pipeline: Pipeline) -> None:
+    answered = answer_sources(seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?"))
+    declined = answer_sources(seeds_pipeline.ask("Who painted the Mona Lisa?"), seeds_pipeline.document_info)
+    assert render.evidence_label(answered[0]) == "Passage (the answer is highlighted)"
+    assert "nothing is highlighted" in render.evidence_label(declined[0])
+    assert "the answer is highlighted" not in render.evidence_label(declined[0])

@@ -7,15 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag import Pipeline
-from rag.types import Chunk, Citation
-from rag.ui.sources import (
-    answer_sources,
-    best_matching_sentence,
-    distinct_citations,
-    is_boilerplate,
-    readable_name,
-    supporting_sentence,
-)
+from rag.types import Chunk, Citation, Hit
+from rag.ui.quotes import best_matching_sentence, is_boilerplate, supporting_sentence
+from rag.ui.sources import answer_sources, distinct_citations, readable_name
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -43,8 +37,23 @@ def test_the_same_span_found_in_two_overlapping_passages_is_one_source(seeds_pip
     twice = replace(answer, citations=(first, replace(first, chunk_index=first.chunk_index + 1), *answer.citations[1:]))
     sources = answer_sources(twice)
     places = [(s.doc_id, s.start, s.end) for s in sources]
-    assert len(places) == len(set(places)) == len(distinct_citations(answer.citations))
+    assert len(places) == len(set(places)) == len(answer_sources(answer))
     assert [s.number for s in sources] == list(range(1, len(sources) + 1))
+
+
+def test_two_spans_of_one_sentence_are_one_source_with_both_marked(seeds_pipeline: Pipeline) -> None:
+    """001's "SEOUL – Japanese Defense Minister … agreed Monday in Seoul …" holds the answer twice:
+    one card, its quote with both spans, not two cards quoting the same sentence."""
+    answer = seeds_pipeline.ask("Where did Ahn Gyu-back and Gen Nakatani meet?")
+    in_001 = [c for c in answer.citations if c.doc_id == "001_02e458cc2d36998a.txt"]
+    assert len(in_001) == 2  # the reader cites both spans
+    sources = answer_sources(answer)
+    [source] = [s for s in sources if s.doc_id == "001_02e458cc2d36998a.txt"]
+    assert source.spans == tuple(sorted((c.start, c.end) for c in in_001))
+    assert source.quote[0] == "" and source.quote[1] == "SEOUL" and source.quote[3] == "Seoul"
+    assert len(source.quote) == 5 and "agreed Monday in " in source.quote[2]
+    quotes = ["".join(s.quote) for s in sources]
+    assert len(quotes) == len(set(quotes)), "two cards quote the same sentence"
 
 
 def test_sources_quote_the_sentence_that_says_what_was_asked(seeds_pipeline: Pipeline) -> None:
@@ -125,3 +134,28 @@ def test_disagreeing_sources_get_their_own_numbered_sources(seeds_pipeline: Pipe
     theirs = [s for s in sources if s.kind == "alternative"]
     assert {s.answer for s in theirs} == {a.text for a in answer.alternatives}
     assert all(s.quote[1] == s.answer for s in theirs) and any(s.date == "2026-01-30" for s in theirs)
+
+
+def test_a_documents_dateline_is_not_quoted_as_part_of_its_first_sentence() -> None:
+    from rag.types import Answer
+
+    text = "date 2026-01-30 Seoul and Tokyo agreed to hold annual talks. The talks resume in March."
+    start = text.index("annual")
+    passage = Chunk("a.txt", 0, 0, len(text), text)
+    answer = Answer("What did Seoul and Tokyo agree?", "annual talks", (Citation("a.txt", 0, start, start + 12, "annual talks", passage, 0.4),), 0.4)
+    [source] = answer_sources(answer)
+    assert source.quote[0] == "Seoul and Tokyo agreed to hold " and source.spans == ((start, start + 12),)
+    closest = Answer("When do the ministers agree?", None, (), 0.01, passages=(Hit(passage, 0.1, 0.1, 0.0),))
+    [nearest] = answer_sources(closest)
+    assert not nearest.quote[0].startswith("date") and nearest.quote[0].startswith("Seoul and Tokyo")
+
+
+def test_another_sentence_is_added_only_when_it_says_clearly_more_of_what_was_asked() -> None:
+    from rag.types import Answer
+
+    text = "The leaders met on Monday. Protesters gathered outside the summit hall."
+    start = text.index("Monday")
+    passage = Chunk("a.md", 0, 0, len(text), text)
+    answer = Answer("When was the summit?", "Monday", (Citation("a.md", 0, start, start + 6, "Monday", passage, 0.4),), 0.4)
+    [source] = answer_sources(answer)
+    assert source.context is None  # one word ("summit") in common with the question says nothing more

@@ -22,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from rag import Config
 from rag.answer import normalize_answer
+from tests.helpers import save_if_changed
 
 # A real browser, Milvus, wheel build or training run: the README's test command runs it, the quick tier does not.
 pytestmark = pytest.mark.e2e
@@ -246,8 +247,7 @@ def test_answer_with_highlighted_citation_and_document(page):
     assert page.locator("#citations label").first.inner_text().startswith("[1] ")
     # The retrieved passages panel lists the top-k passages with their scores.
     assert _passage_rows(page) == Config().top_k
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    save_if_changed(page.screenshot(full_page=True), SCREENSHOT)
     # The whole document opens with the span highlighted.
     page.click("#open-document")
     page.wait_for_selector("#document-view .highlighted")
@@ -270,7 +270,8 @@ def test_other_citation_shows_its_passage(page):
     passage = " ".join(page.locator("#evidence .textfield").inner_text().split())
     seeds = [" ".join(p.read_text(encoding="utf-8").split()) for p in sorted((REPO / "seeds").glob("*.txt"))]
     assert any(passage in document for document in seeds)
-    assert page.locator("#evidence .highlighted").inner_text().strip().lower() == "seoul"  # "SEOUL" in a dateline
+    # "SEOUL" in a dateline and "in Seoul" later in the same sentence: one source, both marked.
+    assert [t.strip().lower() for t in page.locator("#evidence .highlighted").all_inner_texts()] == ["seoul", "seoul"]
 
 
 def test_markers_select_their_source_in_its_own_message(page):
@@ -290,8 +291,8 @@ def test_markers_select_their_source_in_its_own_message(page):
     # passage with its span, and the whole document with the span highlighted.
     _click_marker(page, 1, 2)
     page.wait_for_selector("#document-view .highlighted")
-    assert page.locator("#evidence .highlighted").inner_text().strip().lower() == "seoul"
-    assert page.locator("#document-view .highlighted").inner_text().strip().lower() == "seoul"
+    assert page.locator("#evidence .highlighted").first.inner_text().strip().lower() == "seoul"
+    assert page.locator("#document-view .highlighted").first.inner_text().strip().lower() == "seoul"
     assert page.locator("#citations label").count() == first.locator("blockquote").count()
     # And the second answer's first marker switches the panel to the second answer's sources.
     _click_marker(page, 2, 1)
@@ -394,7 +395,7 @@ def test_phone_width_shows_the_answer_and_its_first_source_without_scrolling(bro
     first_card = answer.locator("blockquote").first
     top = answer.locator("strong").first.bounding_box()
     card = first_card.bounding_box()
-    page.screenshot(path=str(PHONE_SCREENSHOT))
+    save_if_changed(page.screenshot(), PHONE_SCREENSHOT)
     context.close()
     assert top is not None and card is not None
     assert top["y"] >= 0 and card["y"] + card["height"] <= 844, (top, card)
@@ -754,3 +755,138 @@ def test_questions_are_answered_while_a_large_upload_is_indexed(page, server):
             answered_meanwhile += 1
     assert answered_meanwhile >= 5, f"questions waited for the upload ({seconds})"
     assert client.predict("Which freighter arrived from port 1 with 31 containers?", api_name="/ask")["citations"]
+
+
+# --- The chat, finished (issue 33): one card per sentence, live controls, small refusals, a phone layout
+
+
+def _box(page, selector: str) -> dict | None:
+    return page.evaluate(
+        "s => { const e = document.querySelector(s); if (!e || !e.getClientRects().length) return null;"
+        " const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }",
+        selector)
+
+
+def _overlap(a: dict | None, b: dict | None) -> bool:
+    return bool(a and b and a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"]
+                and b["top"] < a["bottom"])
+
+
+def _phone(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    return context, page
+
+
+def test_one_card_per_supporting_sentence_with_both_spans_marked(page):
+    """001's dateline "SEOUL –" and "in Seoul" are two spans of one sentence: one card, one label."""
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    cards = _bot_messages(page).last.locator("blockquote")
+    quotes = [_text(cards.nth(i).inner_text()).split("\n", 1)[1] for i in range(cards.count())]
+    assert len(quotes) == len(set(quotes)), quotes
+    labels = page.locator("#citations label").all_inner_texts()
+    assert len(labels) == len(set(label.split("] ", 1)[1] for label in labels)) == cards.count()
+    [seoul] = [i for i, q in enumerate(quotes) if q.lstrip("“").startswith("SEOUL")]
+    assert cards.nth(seoul).locator("strong").all_inner_texts()[-2:] == ["SEOUL", "Seoul"]
+    _click_marker(page, 1, seoul + 1)
+    page.wait_for_function("() => document.querySelectorAll('#evidence .highlighted').length === 2", timeout=20_000)
+    assert [t.strip() for t in page.locator("#evidence .highlighted").all_inner_texts()] == ["SEOUL", "Seoul"]
+
+
+def test_a_marker_clicked_after_a_refused_question_can_open_its_document(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    page.fill("#question textarea", "x" * 2500)
+    page.click("#ask-button")
+    page.wait_for_function("() => document.querySelectorAll(\"#chat [data-testid='bot']\").length === 2",
+                           timeout=ANSWER_TIMEOUT_MS)
+    assert "Sorry: the question is 2,500 characters long" in _text(_bot_messages(page).last.inner_text())
+    _click_marker(page, 1, 1)
+    button = page.locator("#open-document")
+    page.wait_for_function("() => !document.querySelector('#open-document').disabled", timeout=10_000)
+    assert button.inner_text() == "Open the whole document"
+    button.click()
+    page.wait_for_selector("#document-view .highlighted")
+
+
+def test_notices_never_cover_the_evidence_panel(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    page.click("#ask-button")  # nothing typed: a warning
+    page.wait_for_selector(".toast-body")
+    toast = _box(page, ".toast-wrap")
+    assert toast is not None
+    for part in ("#evidence-panel", "#open-document", "#citations"):
+        assert not _overlap(toast, _box(page, part)), (part, toast, _box(page, part))
+
+
+def test_an_over_long_question_is_refused_at_once_shown_short_and_counted_as_typed(page):
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    typed = "Where did they sign it? " + "x" * 4976  # a follow-up: rewriting it would make it longer
+    page.fill("#question textarea", typed)
+    page.click("#ask-button")
+    page.wait_for_function("() => document.querySelectorAll(\"#chat [data-testid='bot']\").length === 2",
+                           timeout=ANSWER_TIMEOUT_MS)
+    shown = _text(page.locator("#chat [data-testid='user']").last.inner_text())
+    assert len(shown) < 400 and shown.endswith("(5,000 characters)"), shown[-80:]
+    refusal = _text(_bot_messages(page).last.inner_text())
+    assert "the question is 5,000 characters long; keep it to 2,000 or fewer" in refusal
+    chat, said = _box(page, "#chat"), _bot_messages(page).last.bounding_box()
+    assert chat and said and said["y"] + said["height"] <= chat["bottom"] + 1, (chat, said)  # in view, not pushed below
+
+
+def test_after_a_decline_the_panel_does_not_promise_a_highlight_and_no_timer_shows(page):
+    page.evaluate("""() => { window.ragTimers = [];
+      new MutationObserver(() => document.querySelectorAll('#chat .progress-text').forEach(e => {
+        if (e.offsetParent && e.innerText.trim()) window.ragTimers.push(e.innerText); })
+      ).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+    _ask(page, "Who painted the Mona Lisa?")
+    title = page.locator("#evidence").inner_text().split("\n", 1)[0]
+    assert "the answer is highlighted" not in title and "nothing is highlighted" in title, title
+    assert page.evaluate("() => window.ragTimers") == []  # "processing | 0.3/0.1s"
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    assert page.locator("#evidence").inner_text().split("\n", 1)[0] == "Passage (the answer is highlighted)"
+
+
+def test_cards_quote_a_quoted_sentence_once_and_leave_datelines_out(page):
+    _ask(page, "How many musicians are in the South Korean military band that will perform in Japan?")
+    _ask(page, "What did the ministers agree to regularize in January 2026?")
+    text = _all_bot_text(page)
+    assert "““" not in text and "date 2026" not in text
+
+
+def test_phone_a_marker_shows_its_passage_and_the_way_back(browser, server):
+    context, page = _phone(browser, server)
+    _ask(page, "Where did Ahn Gyu-back and Gen Nakatani meet?")
+    _click_marker(page, 1, 1)
+    page.wait_for_function("() => !document.querySelector('#rag-back').hidden", timeout=10_000)
+    time.sleep(0.3)
+    mark = _box(page, "#evidence .highlighted")
+    assert mark and mark["top"] >= 0 and mark["bottom"] <= 844, mark  # the passage's span is in view
+    page.click("#rag-back")
+    time.sleep(0.5)
+    marker = page.locator("#chat a[href='#source-1-1']").first.bounding_box()
+    hidden = page.evaluate("() => document.querySelector('#rag-back').hidden")
+    context.close()
+    assert marker and 0 <= marker["y"] <= 844 - marker["height"], marker  # back at the answer
+    assert hidden
+
+
+def test_phone_the_chats_buttons_cover_no_text(browser, server):
+    context, page = _phone(browser, server)
+    _ask(page, "Which Japanese prime minister announced his resignation?")
+    _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    time.sleep(0.5)
+    # Each message's box as far as it shows: the chat's scrolling area clips the rest.
+    texts = page.evaluate("""() => { const view = document.querySelector('#chat .bubble-wrap').getBoundingClientRect();
+      return [...document.querySelectorAll('#chat .message-content, #chat [data-testid=user]')]
+        .map(e => e.getBoundingClientRect())
+        .map(r => ({left: r.left, top: Math.max(r.top, view.top), right: r.right, bottom: Math.min(r.bottom, view.bottom)}))
+        .filter(r => r.top < r.bottom); }""")
+    buttons = [_box(page, f"#chat button[aria-label='{label}']") for label in ("Clear", "Scroll down")]
+    context.close()
+    assert texts and buttons[0], "the Clear button is shown"
+    for button in buttons:
+        assert not any(_overlap(button, text) for text in texts), (button, texts)

@@ -44,11 +44,13 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: Corpus
                    p.open_document]
 
     def echo(text: str, history: list[dict[str, Any]]):
-        history, pending = handlers.echo_question(text, history)
-        if not pending:
+        echoed = handlers.echo_question(text, history)
+        if echoed.refused:
+            return echoed.history, "", ""
+        if not echoed.pending:
             gr.Warning("Type a question first.")
             return gr.skip(), gr.skip(), ""
-        return history, "", pending
+        return echoed.history, "", echoed.pending
 
     def ask_in_chat(text: str, history: list[dict[str, Any]], k: float, mode: str, min_conf: float, past: list,
                     answers: list):
@@ -59,9 +61,13 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: Corpus
         notice = watcher.take_notice() if watcher else None
         if notice:
             gr.Info(notice)
+        if turn.answer is None:  # refused: the chat says why; the panels keep the last answer's sources
+            return (turn.history, gr.skip(), [*answers, []], gr.skip(), gr.skip(), gr.skip(), gr.skip(), turn.turns,
+                    gr.skip())
         labels = turn.source_labels
+        first = turn.sources[0] if turn.sources else None
         return (turn.history, turn.passage_rows, [*answers, turn.sources], number,
-                _picker(labels, number, labels[0] if labels else None), turn.evidence,
+                _picker(labels, number, labels[0] if labels else None), _evidence(first),
                 gr.update(value=None, visible=False), turn.turns, _open_button(bool(labels)))
 
     def asked(trigger: Any) -> None:
@@ -82,7 +88,7 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: Corpus
           .then(*args, **kwargs))
 
     def clear():
-        return ([], [], 0, _picker([], 0, None), None, gr.update(value=None, visible=False), None, [],
+        return ([], [], 0, _picker([], 0, None), _evidence(None), gr.update(value=None, visible=False), None, [],
                 _open_button(False), "", "")
 
     p.chat.clear(clear, None, [p.turns, p.answers, p.shown, p.source_picker, p.evidence, p.document_view,
@@ -91,26 +97,26 @@ def _wire(app: gr.Blocks, page: layout.Page, pipeline: Pipeline, watcher: Corpus
     def show_source(label: str | None, shown: int, answers: list):
         source = handlers.picked_source(label, answers[shown - 1] if 0 < shown <= len(answers) else None)
         if source is None:
-            return gr.skip(), gr.skip()
-        return render.highlighted_passage(source), gr.update(value=None, visible=False)
+            return gr.skip(), gr.skip(), gr.skip()
+        return _evidence(source), gr.update(value=None, visible=False), _open_button(True)
 
-    p.source_picker.input(show_source, [p.source_picker, p.shown, p.answers], [p.evidence, p.document_view],
-                          api_visibility="private")
+    p.source_picker.input(show_source, [p.source_picker, p.shown, p.answers],
+                          [p.evidence, p.document_view, p.open_document], api_visibility="private")
 
     def show_marked(target: str, answers: list):
         picked = handlers.marker_target(target)
         if picked is None or not 0 < picked[0] <= len(answers) or not 0 < picked[1] <= len(answers[picked[0] - 1]):
-            return (gr.skip(),) * 4
+            return (gr.skip(),) * 5
         number, n = picked
         sources = answers[number - 1]
         source = sources[n - 1]
         labels = render.source_labels(sources)
-        return (number, _picker(labels, number, labels[n - 1]), render.highlighted_passage(source),
-                _document_update(pipeline, source))
+        return (number, _picker(labels, number, labels[n - 1]), _evidence(source),
+                _document_update(pipeline, source), _open_button(True))
 
     p.source_target.change(show_marked, [p.source_target, p.answers],
-                          [p.shown, p.source_picker, p.evidence, p.document_view], api_visibility="private"
-                          ).then(None, js=assets.SCROLL_TO_SPAN)
+                          [p.shown, p.source_picker, p.evidence, p.document_view, p.open_document],
+                          api_visibility="private").then(None, js=assets.SCROLL_TO_SOURCE)
 
     def show_document(label: str | None, shown: int, answers: list):
         source = handlers.picked_source(label, answers[shown - 1] if 0 < shown <= len(answers) else None)
@@ -156,6 +162,11 @@ def _uploaded_list(pipeline: Pipeline) -> dict[str, Any]:
 def _picker(labels: list[str], number: int, value: str | None) -> dict[str, Any]:
     label = f"Sources of answer {number}" if number else "Sources (ask a question first)"
     return gr.update(choices=labels, value=value, label=label)
+
+
+def _evidence(source: Source | None) -> dict[str, Any]:
+    """The evidence panel for a source (or emptied), titled by what it highlights."""
+    return gr.update(value=render.highlighted_passage(source) if source else None, label=render.evidence_label(source))
 
 
 def _open_button(enabled: bool) -> dict[str, Any]:

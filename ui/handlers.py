@@ -16,6 +16,7 @@ import gradio as gr
 from rag.conversation import Conversation
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.questions import check_question
 from rag.types import Answer
 from rag.uploads import UploadExistsError
 
@@ -24,6 +25,9 @@ from .sources import Source, answer_sources
 
 # Follow-up questions look back one turn; a few are kept per browser session.
 _TURNS_KEPT = 5
+# A question refused as too long is echoed cut to this many characters (with its length), so the
+# refusal stays in view under it.
+_ECHO_CHARS = 280
 _MARKER_TARGET = re.compile(r"^(\d+)-(\d+)(?:@.*)?$")
 
 
@@ -44,19 +48,33 @@ class ChatTurn:
     def passage_rows(self) -> list[list[Any]] | None:
         return render.passage_rows(self.answer.passages) if self.answer else None
 
-    @property
-    def evidence(self) -> list[tuple[str, str | None]] | None:
-        return render.highlighted_passage(self.sources[0]) if self.sources else None
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """The chat right after a question is sent, before it is answered."""
+
+    history: list[dict[str, Any]]
+    pending: str  # the question to answer; "" when there is none
+    refused: bool = False  # the question was refused at once (the chat says why)
 
 
-def echo_question(text: str, history: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], str]:
-    """The chat with the question shown at once (before it is answered), and the question to answer;
-    an empty question changes nothing and returns "" (the page says why in a notice)."""
+def echo_question(text: str, history: list[dict[str, Any]] | None) -> Echo:
+    """The chat with the question shown at once, and the question to answer. An empty question
+    changes nothing (the page says why in a notice); one rag would refuse (too long) is refused here,
+    before it is answered, shown cut short with the refusal under it."""
     history = list(history or [])
     text = (text or "").strip()
-    if text:
-        history.append({"role": "user", "content": render.escape_markdown(text)})
-    return history, text
+    if not text:
+        return Echo(history, "")
+    try:
+        check_question(text)
+    except RagError as err:
+        shown = text if len(text) <= _ECHO_CHARS else f"{text[:_ECHO_CHARS]}… ({len(text):,} characters)"
+        history += [{"role": "user", "content": render.escape_markdown(shown)},
+                    {"role": "assistant", "content": render.escape_markdown(f"Sorry: {err}")}]
+        return Echo(history, "", refused=True)
+    history.append({"role": "user", "content": render.escape_markdown(text)})
+    return Echo(history, text)
 
 
 def respond(pipeline: Pipeline, text: str, history: list[dict[str, Any]] | None, top_k: int, retrieval: str,

@@ -85,7 +85,7 @@ def build_page(config: Config, open_document_label: str) -> Page:
             with gr.Group(elem_id="evidence-panel"):
                 source_picker = gr.Radio(label="Sources (ask a question first)", choices=[], elem_id="citations")
                 evidence = gr.HighlightedText(
-                    label="Passage (the answer is highlighted)",
+                    label=render.evidence_label(None),
                     color_map={"answer": "yellow"},
                     show_legend=False,
                     show_inline_category=False,

@@ -61,16 +61,24 @@ def marker(turn: int, number: int) -> str:
 
 def source_card(source: Source, turn: int) -> str:
     """One source as a Markdown block quote: number, readable name, date and page, the sentence."""
-    said = f" says “{escape_markdown(source.answer or '')}”" if source.kind == "alternative" else ""
+    said = f" says {_answers(source)}" if source.kind == "alternative" else ""
     head = f"**{marker(turn, source.number)}** {escape_markdown(source.name)}" + (
         f" · {escape_markdown(source.details)}" if source.details else "") + said
-    before, span, after = source.quote
-    quote = escape_markdown(_flat(before)) + (f"**{escape_markdown(_flat(span), line_start=False)}**" if span else "") + \
-        escape_markdown(_flat(after), line_start=False)
-    lines = [head, f"“{quote.strip()}”"]
+    pieces = [escape_markdown(_flat(piece), line_start=i == 0) for i, piece in enumerate(source.quote)]
+    quote = "".join(f"**{piece}**" if i % 2 and piece else piece for i, piece in enumerate(pieces))
+    lines = [head, _quoted(quote.strip())]
     if source.context:
-        lines.append(f"*Also in this passage:* “{escape_markdown(_flat(source.context))}”")
+        lines.append(f"*Also in this passage:* {_quoted(escape_markdown(_flat(source.context)))}")
     return "\n".join(f"> {line}  " for line in lines)
+
+
+def _answers(source: Source) -> str:
+    return " and ".join(f"“{escape_markdown(a)}”" for a in source.answers)
+
+
+def _quoted(text: str) -> str:
+    """“text”, unless the sentence opens with a quotation mark of its own (no doubled “““)."""
+    return text if text.startswith(("“", '"', "‘", "'", "«")) else f"“{text}”"
 
 
 def _statement(answer: Answer, turn: int, sources: list[Source]) -> str:
@@ -85,7 +93,7 @@ def _statement(answer: Answer, turn: int, sources: list[Source]) -> str:
     if answer.alternatives:
         versions = [f"“{escape_markdown(answer.text or '')}” {markers}"]
         for alternative in answer.alternatives:
-            theirs = " ".join(marker(turn, s.number) for s in sources if s.kind == "alternative" and s.answer == alternative.text)
+            theirs = " ".join(marker(turn, s.number) for s in sources if s.kind == "alternative" and alternative.text in s.answers)
             versions.append(f"“{escape_markdown(alternative.text)}” {theirs} (confidence {alternative.confidence:.2f})")
         statement += "\n\n**The sources disagree:** " + "; ".join(versions) + "."
         if answer.chosen_because:
@@ -106,20 +114,27 @@ def _abstention(answer: Answer, min_confidence: float, turn: int, sources: list[
 def source_labels(sources: list[Source]) -> list[str]:
     """One label per source for the evidence picker: "[1] name (date)"."""
     return [f"[{s.number}] {s.name}" + (f" ({s.details})" if s.details else "")
-            + (" — closest passage" if s.kind == "closest" else f" — says “{s.answer}”" if s.kind == "alternative" else "")
+            + (" — closest passage" if s.kind == "closest" else f" — says {' and '.join(f'“{a}”' for a in s.answers)}"
+               if s.kind == "alternative" else "")
             for s in sources]
 
 
 def highlighted_passage(source: Source) -> list[tuple[str, str | None]]:
-    """The source's passage as (text, label) pieces for gr.HighlightedText, the span labelled
+    """The source's passage as (text, label) pieces for gr.HighlightedText, its spans labelled
     (a closest passage has none)."""
-    span = source.span_in_passage
-    return _highlight(source.passage.text, *span) if span else [(source.passage.text, None)]
+    return _highlight(source.passage.text, source.spans_in_passage)
 
 
 def highlighted_document(document: Document, source: Source) -> list[tuple[str, str | None]]:
-    """The whole document with the source's span (or a closest passage whole) labelled."""
-    return _highlight(document.text, source.start, source.end)
+    """The whole document with the source's spans (or a closest passage whole) labelled."""
+    return _highlight(document.text, list(source.spans))
+
+
+def evidence_label(source: Source | None) -> str:
+    """The evidence panel's title for a source: what is highlighted in it, if anything."""
+    if source is None or source.kind != "closest":
+        return "Passage (the answer is highlighted)"
+    return "Closest passage (no answer found: nothing is highlighted)"
 
 
 def passage_rows(hits: tuple[Hit, ...] | list[Hit]) -> list[list[Any]]:
@@ -139,8 +154,13 @@ PASSAGES_EXPLAINED = (
 )
 
 
-def _highlight(text: str, start: int, end: int) -> list[tuple[str, str | None]]:
-    pieces: list[tuple[str, str | None]] = [(text[:start], None), (text[start:end], "answer"), (text[end:], None)]
+def _highlight(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, str | None]]:
+    pieces: list[tuple[str, str | None]] = []
+    position = 0
+    for start, end in sorted(spans):
+        pieces += [(text[position:start], None), (text[start:end], "answer")]
+        position = end
+    pieces.append((text[position:], None))
     return [(piece, label) for piece, label in pieces if piece]
 
 

@@ -1,10 +1,12 @@
 """The numbered sources under one chat answer: one per distinct place, with a readable name and the
 sentence that supports it.
 
-A source is what a `[n]` marker points at. The reader may cite the same place twice (the span found
-in two overlapping passages, or "script>alert" inside "<script>alert"): those become one source, so
-the numbers, the count and the cards agree. Alternatives of a disagreement get sources of their own,
-numbered after the chosen answer's; an abstention's sources are the passages that came closest.
+A source is what a `[n]` marker points at, and one source is one supporting sentence. The reader
+may cite the same place twice (the span found in two overlapping passages, or "script>alert" inside
+"<script>alert"), or two spans of one sentence ("SEOUL – … agreed Monday in Seoul"): those become one
+source, its spans all marked, so the numbers, the count and the cards agree. Alternatives of a
+disagreement get sources of their own, numbered after the chosen answer's; an abstention's sources
+are the passages that came closest. Which sentence a source quotes is ui/quotes.py's choice.
 """
 
 from __future__ import annotations
@@ -15,28 +17,17 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
 
-from rag.chunker import sentence_around, sentences
+from rag.chunker import sentences
+from rag.extract import dateline_end
 from rag.text import page_of
 from rag.types import Answer, Chunk, Citation, DocumentInfo
+
+from .quotes import best_matching_sentence, content_words, supporting_sentence
 
 SourceKind = Literal["answer", "alternative", "closest"]
 
 _NAME_CHARS = 80
-# Lines that are about the article, not in it: quoting them as evidence reads as noise.
-_BOILERPLATE = re.compile(
-    r"^\s*(?:©|\(c\)\s|copyright\b|all rights reserved|\(?(?:additional\s+)?(?:reporting|writing|editing)\s+by\b"
-    r"|\(?(?:compiled|produced)\s+by\b|read more\b|related:|advertisement\s*$"
-    r"|(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|news|info|co\.\w\w)\s*$)",  # a site's name alone
-    re.IGNORECASE,
-)
 _HASH_LIKE = re.compile(r"^(?:\d+_)?[0-9a-f]{8,}$")
-_WORD = re.compile(r"\w+")
-# Words that say nothing about which sentence answers a question.
-_STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "had", "has", "have", "he",
-    "her", "his", "how", "in", "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "them", "they",
-    "this", "to", "was", "were", "what", "when", "where", "which", "who", "whom", "whose", "why", "will", "with"]
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +35,13 @@ class Source:
     """One numbered place under an answer.
 
     Attributes:
-        start, end: The cited span in the document (for a closest passage: the whole passage).
-        quote: The supporting sentence as (before, span, after); the span is empty for a closest passage.
+        spans: The cited spans in the document, in reading order: one, or several in one sentence
+            (for a closest passage: the whole passage).
+        quote: The supporting sentence in pieces, the spans at odd places: (before, span, after) or
+            (before, span, between, span, after); (sentence, "", "") for a closest passage.
         context: Another sentence of the same passage that matches the question better, if any.
-        answer: The answer this source supports (the chosen one or an alternative's); None for a closest passage.
+        answers: The answers this source supports: the chosen one, or one or more alternatives found in
+            the same sentence; none for a closest passage.
     """
 
     number: int
@@ -56,19 +50,31 @@ class Source:
     name: str
     date: str | None
     page: int | None
-    start: int
-    end: int
+    spans: tuple[tuple[int, int], ...]
     passage: Chunk
-    quote: tuple[str, str, str]
+    quote: tuple[str, ...]
     context: str | None
-    answer: str | None
+    answers: tuple[str, ...]
 
     @property
-    def span_in_passage(self) -> tuple[int, int] | None:
-        """The span relative to the passage, or None for a closest passage (nothing to mark)."""
+    def answer(self) -> str | None:
+        """The (first) answer this source supports."""
+        return self.answers[0] if self.answers else None
+
+    @property
+    def start(self) -> int:
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.spans[0][1]
+
+    @property
+    def spans_in_passage(self) -> list[tuple[int, int]]:
+        """The spans relative to the passage; none for a closest passage (nothing to mark)."""
         if self.kind == "closest":
-            return None
-        return self.start - self.passage.start, self.end - self.passage.start
+            return []
+        return [(s - self.passage.start, e - self.passage.start) for s, e in self.spans]
 
     @property
     def details(self) -> str:
@@ -85,17 +91,20 @@ def answer_sources(answer: Answer, info: Callable[[str], DocumentInfo] | None = 
             passages, which carry none themselves.
     """
     if answer.abstained:
-        return [_closest(n, hit.chunk, answer.question, info(hit.chunk.doc_id) if info else DocumentInfo())
-                for n, hit in enumerate(answer.passages[:3], start=1)]
+        return _closest_sources(answer, info)
+    chosen = [(answer.text or "", c) for c in distinct_citations(answer.citations)]
+    # Alternatives found in one sentence share its card: it quotes them all.
+    alternatives = [(a.text, c) for a in answer.alternatives for c in distinct_citations(a.citations)]
+    order = {a.text: i for i, a in enumerate(answer.alternatives)}
+    wanted = content_words(answer.question)
     sources: list[Source] = []
-    groups: list[tuple[SourceKind, str | None, tuple[Citation, ...]]] = [("answer", answer.text, answer.citations)]
-    groups += [("alternative", a.text, a.citations) for a in answer.alternatives]
-    for kind, text, citations in groups:
-        cited = [_cited(0, kind, c, text, answer.question) for c in distinct_citations(citations)]
-        # The sentence that says most of what was asked comes first: it is the one the answer quotes.
-        wanted = _content_words(answer.question)
-        cited.sort(key=lambda s: -len(wanted & _content_words("".join(s.quote))))
-        sources += [replace(s, number=len(sources) + n) for n, s in enumerate(cited, start=1)]
+    groups: list[tuple[SourceKind, list[tuple[str, Citation]]]] = [("answer", chosen), ("alternative", alternatives)]
+    for kind, cited in groups:
+        made = [_cited(kind, same, answer.question) for same in _by_sentence(cited)]
+        # Each answer's sources in its order; of one answer's, the sentence that says most of what was
+        # asked first: it is the one the answer quotes.
+        made.sort(key=lambda s: (order.get(s.answers[0], 0), -len(wanted & content_words("".join(s.quote)))))
+        sources += [replace(s, number=len(sources) + n) for n, s in enumerate(made, start=1)]
     return sources
 
 
@@ -118,71 +127,80 @@ def readable_name(doc_id: str, title: str | None) -> str:
     return " ".join(words) or doc_id
 
 
-def is_boilerplate(line: str) -> bool:
-    """A copyright notice, byline or similar line about the article rather than in it."""
-    return bool(_BOILERPLATE.match(line))
+def _by_sentence(cited: list[tuple[str, Citation]]) -> list[list[tuple[str, Citation]]]:
+    """(answer, citation) pairs grouped by the sentence that supports them (in the order of each
+    sentence's first citation): two spans of one sentence are one source."""
+    groups: dict[tuple[str, int, int], list[tuple[str, Citation]]] = {}  # (document, sentence start, end) -> pairs
+    for text, citation in cited:
+        key = next((k for k in groups if k[0] == citation.doc_id and k[1] <= citation.start and citation.end <= k[2]),
+                   None)
+        if key is None:
+            passage = citation.passage
+            first, last = supporting_sentence(passage.text, citation.start - passage.start,
+                                              citation.end - passage.start, _skip(passage))
+            key = (citation.doc_id, passage.start + first, passage.start + last)
+        groups.setdefault(key, []).append((text, citation))
+    return list(groups.values())
 
 
-def supporting_sentence(text: str, start: int, end: int) -> tuple[int, int]:
-    """The sentence of ``text`` around ``text[start:end]``, without boilerplate lines at its edges
-    (a sentence split can run on into "© Thomson Reuters 2025." on the next line)."""
-    first, last = sentence_around(text, start, end)
-    lines = _line_spans(text, first, last)
-    while len(lines) > 1 and lines[0][1] <= start and is_boilerplate(text[lines[0][0]:lines[0][1]]):
-        lines.pop(0)
-    while len(lines) > 1 and lines[-1][0] >= end and is_boilerplate(text[lines[-1][0]:lines[-1][1]]):
-        lines.pop()
-    return min(lines[0][0], start), max(lines[-1][1], end)
-
-
-def best_matching_sentence(text: str, question: str) -> tuple[int, int] | None:
-    """The sentence of ``text`` sharing the most content words with the question (None if none does);
-    boilerplate lines never count."""
-    wanted = _content_words(question)
-    best, best_overlap = None, 0
-    for s, e in sentences(text):
-        sentence = text[s:e]
-        if any(is_boilerplate(line) for line in sentence.splitlines()[:1]):
-            continue
-        overlap = len(wanted & _content_words(sentence))
-        if overlap > best_overlap:
-            best, best_overlap = (s, e), overlap
-    return best
-
-
-def _cited(number: int, kind: SourceKind, citation: Citation, text: str | None, question: str) -> Source:
-    passage = citation.passage
-    start, end = citation.start - passage.start, citation.end - passage.start
-    first, last = supporting_sentence(passage.text, start, end)
-    quote = (passage.text[first:start], passage.text[start:end], passage.text[end:last])
+def _cited(kind: SourceKind, cited: list[tuple[str, Citation]], question: str) -> Source:
+    """One source for the citations of one sentence (the first citation's passage holds it)."""
+    citations = [c for _, c in cited]
+    best = citations[0]
+    passage = best.passage
+    spans = sorted((c.start - passage.start, c.end - passage.start) for c in citations)
+    first, last = spans[0][0], spans[-1][1]
+    for start, end in spans:
+        s, e = supporting_sentence(passage.text, start, end, _skip(passage))
+        first, last = min(first, s), max(last, e)
+    quote, position = [], first
+    for start, end in spans:
+        quote += [passage.text[position:start], passage.text[start:end]]
+        position = end
+    quote.append(passage.text[position:last])
     context = None
-    match = best_matching_sentence(passage.text, question)
-    if match and not (match[0] < last and first < match[1]):  # a different sentence of the same passage
-        context = passage.text[match[0]:match[1]]
-    return Source(number, kind, citation.doc_id, readable_name(citation.doc_id, citation.title), citation.date,
-                  citation.page, citation.start, citation.end, passage, quote, context, text)
+    wanted = content_words(question)
+    match = best_matching_sentence(passage.text, question, _skip(passage))
+    # Another sentence of the passage, shown only when it says clearly more of what was asked.
+    if match and not (match[0] < last and first < match[1]):
+        said = len(wanted & content_words(passage.text[match[0]:match[1]]))
+        if said >= 2 and said > len(wanted & content_words(passage.text[first:last])):
+            context = passage.text[match[0]:match[1]]
+    return Source(0, kind, best.doc_id, readable_name(best.doc_id, best.title), best.date, best.page,
+                  tuple((passage.start + s, passage.start + e) for s, e in spans), passage, tuple(quote), context,
+                  tuple(dict.fromkeys(text for text, _ in cited)))
+
+
+def _closest_sources(answer: Answer, info: Callable[[str], DocumentInfo] | None) -> list[Source]:
+    """Up to three of the passages that came closest, each quoting a sentence no other one quotes
+    (overlapping passages often share their best sentence)."""
+    sources: list[Source] = []
+    quoted: set[tuple[str, str]] = set()
+    for hit in answer.passages:
+        source = _closest(len(sources) + 1, hit.chunk, answer.question, info(hit.chunk.doc_id) if info else DocumentInfo())
+        if (source.doc_id, source.quote[0]) not in quoted:
+            quoted.add((source.doc_id, source.quote[0]))
+            sources.append(source)
+        if len(sources) == 3:
+            break
+    return sources
 
 
 def _closest(number: int, passage: Chunk, question: str, info: DocumentInfo) -> Source:
-    match = best_matching_sentence(passage.text, question) or next(iter(sentences(passage.text)), None)
+    skip = _skip(passage)
+    match = best_matching_sentence(passage.text, question, skip)
+    if match is None:  # no sentence shares a word with the question: the passage's first
+        first_sentence = next(iter(sentences(passage.text[skip:])), None)
+        match = (first_sentence[0] + skip, first_sentence[1] + skip) if first_sentence else None
     first, last = match if match else (0, len(passage.text))
     return Source(number, "closest", passage.doc_id, readable_name(passage.doc_id, info.title), info.date,
-                  page_of(info.page_starts, passage.start), passage.start, passage.end, passage,
-                  (passage.text[first:last], "", ""), None, None)
+                  page_of(info.page_starts, passage.start), ((passage.start, passage.end),), passage,
+                  (passage.text[first:last], "", ""), None, ())
 
 
-def _line_spans(text: str, first: int, last: int) -> list[tuple[int, int]]:
-    spans, position = [], first
-    for line in text[first:last].split("\n"):
-        if line.strip():
-            spans.append((position, position + len(line)))
-        position += len(line) + 1
-    return spans or [(first, last)]
-
-
-def _content_words(text: str) -> set[str]:
-    """The words that carry meaning, cut to 5 letters: a crude stem ("resigned", "resignation")."""
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+def _skip(passage: Chunk) -> int:
+    """How much of the passage a quote leaves out at its start: a document's dateline."""
+    return dateline_end(passage.text) if passage.chunk_index == 0 else 0
 
 
 def _cut_at_word(text: str, width: int) -> str:
