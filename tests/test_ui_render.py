@@ -141,3 +141,13 @@ def test_the_evidence_title_says_what_is_highlighted(seeds_pipeline: Pipeline) -
     assert render.evidence_label(answered[0]) == "Passage (the answer is highlighted)"
     assert "nothing is highlighted" in render.evidence_label(declined[0])
     assert "the answer is highlighted" not in render.evidence_label(declined[0])
+
+
+def test_labels_of_sources_of_one_document_name_their_sentences(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask("Who painted the Mona Lisa?")
+    sources = answer_sources(answer, seeds_pipeline.document_info)
+    labels = render.source_labels(sources)
+    assert len({label.split("] ", 1)[1] for label in labels}) == len(labels)
+    for source, label in zip(sources, labels):
+        if sum(s.name == source.name for s in sources) > 1:
+            assert f"{source.name}: “" in label

@@ -358,6 +358,7 @@ def test_clear_resets_every_panel(page):
     assert page.locator("#open-document").is_disabled()
     assert "ask a question first" in page.locator("#open-document").inner_text()
     assert "Sources (ask a question first)" in page.locator("#citations").inner_text()
+    assert page.locator("#evidence").inner_text().split("\n", 1)[0] == "Passage (ask a question first)"  # no highlight promised
     assert page.locator("#passages [role=grid]").get_attribute("aria-rowcount") in (None, "1")
     # Numbering starts again: the next answer is answer 1.
     _ask(page, "How many sailors were killed in the sinking of the Cheonan?")
@@ -842,6 +843,8 @@ def test_after_a_decline_the_panel_does_not_promise_a_highlight_and_no_timer_sho
         if (e.offsetParent && e.innerText.trim()) window.ragTimers.push(e.innerText); })
       ).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
     _ask(page, "Who painted the Mona Lisa?")
+    labels = page.locator("#citations label").all_inner_texts()
+    assert len(labels) == 3 and len({label.split("] ", 1)[1] for label in labels}) == 3, labels  # no two alike
     title = page.locator("#evidence").inner_text().split("\n", 1)[0]
     assert "the answer is highlighted" not in title and "nothing is highlighted" in title, title
     assert page.evaluate("() => window.ragTimers") == []  # "processing | 0.3/0.1s"

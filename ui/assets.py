@@ -93,12 +93,24 @@ PAGE_JS = """() => {
   }
 }"""
 
-SCROLL_TO_ANSWER = """() => { setTimeout(() => {
-  const questions = document.querySelectorAll('#chat [data-testid="user"]');
-  const last = questions[questions.length - 1];
-  const wrap = last && last.closest('.bubble-wrap, [role=log]');
-  if (last && wrap) wrap.scrollTop = last.getBoundingClientRect().top - wrap.getBoundingClientRect().top + wrap.scrollTop - 8;
-}, 150); }"""
+SCROLL_TO_ANSWER = """() => {
+  const chat = document.querySelector('#chat');
+  if (!chat) return;
+  const toLast = () => {
+    const questions = chat.querySelectorAll('[data-testid="user"]');
+    const last = questions[questions.length - 1];
+    const wrap = last && last.closest('.bubble-wrap, [role=log]');
+    if (wrap) wrap.scrollTop = last.getBoundingClientRect().top - wrap.getBoundingClientRect().top + wrap.scrollTop - 8;
+  };
+  // The new messages may render after this runs: follow them for a second, unless the reader scrolls.
+  const follow = new MutationObserver(toLast);
+  follow.observe(chat, {childList: true, subtree: true, characterData: true});
+  const stop = () => follow.disconnect();
+  setTimeout(stop, 1000);
+  chat.addEventListener('wheel', stop, {once: true});
+  chat.addEventListener('touchstart', stop, {once: true});
+  setTimeout(toLast, 150);
+}"""
 
 # The whole document opened at its span: the document's own box scrolls to it, and the page only as
 # far as needed to show it. At phone width the page scrolls there, with the way back offered.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from typing import Any
 
 from rag.types import Answer, Document, Hit
@@ -112,11 +113,19 @@ def _abstention(answer: Answer, min_confidence: float, turn: int, sources: list[
 
 
 def source_labels(sources: list[Source]) -> list[str]:
-    """One label per source for the evidence picker: "[1] name (date)"."""
+    """One label per source for the evidence picker: "[1] name (date)"; where several sources are
+    of one document, each also names the start of its sentence, so no two labels read alike."""
+    names = Counter(s.name for s in sources)
     return [f"[{s.number}] {s.name}" + (f" ({s.details})" if s.details else "")
+            + (f": “{_start_of(''.join(s.quote))}”" if names[s.name] > 1 else "")
             + (" — closest passage" if s.kind == "closest" else f" — says {' and '.join(f'“{a}”' for a in s.answers)}"
                if s.kind == "alternative" else "")
             for s in sources]
+
+
+def _start_of(sentence: str, width: int = 48) -> str:
+    flat = _flat(sentence).strip().lstrip("“\"‘'")
+    return flat if len(flat) <= width else flat[:width].rsplit(" ", 1)[0] + "…"
 
 
 def highlighted_passage(source: Source) -> list[tuple[str, str | None]]:
@@ -132,7 +141,9 @@ def highlighted_document(document: Document, source: Source) -> list[tuple[str, 
 
 def evidence_label(source: Source | None) -> str:
     """The evidence panel's title for a source: what is highlighted in it, if anything."""
-    if source is None or source.kind != "closest":
+    if source is None:
+        return "Passage (ask a question first)"
+    if source.kind != "closest":
         return "Passage (the answer is highlighted)"
     return "Closest passage (no answer found: nothing is highlighted)"
 
