@@ -33,7 +33,7 @@ def quiet_loading() -> Iterator[None]:
     try:
         from transformers.utils import logging as transformers_logging
     except ImportError:  # only the tokenizers path, without transformers
-        transformers_logging = None  # type: ignore[assignment]
+        transformers_logging = None
     transformers_was_on = transformers_logging is not None and transformers_logging.is_progress_bar_enabled()
     if transformers_logging is not None:
         transformers_logging.disable_progress_bar()
