@@ -132,6 +132,7 @@ def test_int8_reader_stays_close(torch_reader: ExtractiveReader) -> None:
         assert ours.text == theirs.text and ours.probability == pytest.approx(theirs.probability, abs=0.1)
 
 
+@pytest.mark.e2e  # a real export from PyTorch into ONNX, several seconds each
 def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                           fp32_embedder: OnnxEmbedder) -> None:
     # The cache holds the float32 export (test_answering_never_imports_torch makes one in an empty cache).
@@ -157,6 +158,7 @@ def test_export_is_cached_reused_and_rebuilt_when_damaged(tmp_path: Path, caplog
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
+@pytest.mark.e2e  # a real export from PyTorch into ONNX, several seconds each
 def test_new_weights_of_the_same_size_and_time_are_exported_again(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                                  reader: ExtractiveReader) -> None:
     """An upgraded reader: the weights file is replaced by one of exactly the same size (a retrained
@@ -197,6 +199,7 @@ def test_new_weights_of_the_same_size_and_time_are_exported_again(tmp_path: Path
     assert caplog.text == ""  # exported once, not at every start
 
 
+@pytest.mark.e2e  # a real export from PyTorch into ONNX, several seconds each
 def test_int8_export_quantises_the_cached_float32_file(tmp_path: Path, fp32_embedder: OnnxEmbedder,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """With the float32 export cached, int8 needs no PyTorch; a damaged float32 file is exported anew."""

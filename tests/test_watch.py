@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from rag import Config, Pipeline
 from rag.watch import CorpusWatcher
 
@@ -73,6 +75,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.e2e  # a real `rag serve` process
 def test_serve_answers_from_files_added_and_edited_while_it_runs(tmp_path: Path) -> None:
     from gradio_client import Client
 
