@@ -151,3 +151,20 @@ def test_labels_of_sources_of_one_document_name_their_sentences(seeds_pipeline: 
     for source, label in zip(sources, labels):
         if sum(s.name == source.name for s in sources) > 1:
             assert f"{source.name}: “" in label
+
+
+def test_overlapping_spans_of_alternatives_are_marked_once() -> None:
+    from rag.types import Alternative, Answer, Chunk, Citation
+
+    text = "The band of 40 players and 60 singers will perform in Nagoya."
+    passage = Chunk("a.md", 0, 0, len(text), text)
+    cite = lambda s, e: Citation("a.md", 0, s, e, text[s:e], passage, 0.3)  # noqa: E731
+    chosen = Answer("How many performers?", "100", (Citation("b.md", 0, 0, 3, "100", Chunk("b.md", 0, 0, 3, "100"), 0.5),), 0.5)
+    answer = Alternative("40 players", 0.3, (cite(12, 22),)), Alternative("40", 0.2, (cite(12, 14),))
+    from dataclasses import replace
+
+    [source] = [s for s in answer_sources(replace(chosen, alternatives=answer)) if s.doc_id == "a.md"]
+    assert "".join(source.quote) == text  # the sentence once, whatever the spans
+    pieces = render.highlighted_passage(source)
+    assert "".join(piece for piece, _ in pieces) == text
+    assert [piece for piece, label in pieces if label] == ["40 players"]

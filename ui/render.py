@@ -169,8 +169,9 @@ def _highlight(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, str |
     pieces: list[tuple[str, str | None]] = []
     position = 0
     for start, end in sorted(spans):
+        start = max(start, position)  # overlapping spans are marked once
         pieces += [(text[position:start], None), (text[start:end], "answer")]
-        position = end
+        position = max(position, end)
     pieces.append((text[position:], None))
     return [(piece, label) for piece, label in pieces if piece]
 

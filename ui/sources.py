@@ -148,7 +148,12 @@ def _cited(kind: SourceKind, cited: list[tuple[str, Citation]], question: str) -
     citations = [c for _, c in cited]
     best = citations[0]
     passage = best.passage
-    spans = sorted((c.start - passage.start, c.end - passage.start) for c in citations)
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted((c.start - passage.start, c.end - passage.start) for c in citations):
+        if spans and start < spans[-1][1]:  # two alternatives' spans that overlap: marked as one
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
     first, last = spans[0][0], spans[-1][1]
     for start, end in spans:
         s, e = supporting_sentence(passage.text, start, end, _skip(passage))
