@@ -184,7 +184,9 @@ def test_quant_table_lists_each_variant_of_each_model() -> None:
     assert quant_table(rows[:1]).count("\n") == 1  # no reader header without reader rows
 
 
-@pytest.mark.e2e  # a second system (Haystack, on PyTorch) end to end beside rag: half a minute
+# The lab's harness with a second system (Haystack, on PyTorch) beside rag: run by hand with the
+# benchmark it serves (python -m rag.eval.bench.systems), not in the 10-minute test command.
+@pytest.mark.slow
 def test_systems_side_by_side_on_the_seeds(tmp_path: Path, embedder, reader) -> None:
     """bench_systems' rows on real models: rag as it ships, never declining, and Haystack 2.31 with
     rag's embedder and reader, over the same questions; a row's figures come from its replies."""
